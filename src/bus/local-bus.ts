@@ -1,0 +1,42 @@
+import { EventEmitter } from 'node:events';
+import type { Bus, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked } from './bus.js';
+
+/** The single-node bus: listeners are called synchronously in the publishing process. */
+export class LocalBus implements Bus {
+  readonly #events = new EventEmitter().setMaxListeners(0);
+  #commandHandler: ((request: CommandRequest) => Promise<CommandOutcome>) | undefined;
+
+  publishConfig(event: ConfigPushed): void {
+    this.#events.emit('config', event);
+  }
+
+  onConfig(listener: (event: ConfigPushed) => void): () => void {
+    this.#events.on('config', listener);
+    return () => this.#events.off('config', listener);
+  }
+
+  publishRevoked(event: DeviceRevoked): void {
+    this.#events.emit('revoked', event);
+  }
+
+  onRevoked(listener: (event: DeviceRevoked) => void): () => void {
+    this.#events.on('revoked', listener);
+    return () => this.#events.off('revoked', listener);
+  }
+
+  async sendCommand(request: CommandRequest): Promise<CommandOutcome> {
+    return this.#commandHandler ? this.#commandHandler(request) : 'not-connected';
+  }
+
+  handleCommands(handler: (request: CommandRequest) => Promise<CommandOutcome>): () => void {
+    this.#commandHandler = handler;
+    return () => {
+      if (this.#commandHandler === handler) this.#commandHandler = undefined;
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#events.removeAllListeners();
+    this.#commandHandler = undefined;
+  }
+}

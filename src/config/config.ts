@@ -1,0 +1,138 @@
+/**
+ * Keyway's configuration: built-in defaults, then an optional JSON file, then `KEYWAY_*`
+ * environment variables, then explicit overrides (command-line flags), each layer winning over
+ * the one before.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface ListenerConfig {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+}
+
+export interface Config {
+  /** Holds the SQLite file, the development CA, the server certificate and the admin token. */
+  readonly dataDir: string;
+  /** Extra DNS names or IP addresses for the server certificate, beside localhost and 127.0.0.1. */
+  readonly hostnames: readonly string[];
+  readonly mqtt: ListenerConfig;
+  readonly api: ListenerConfig;
+  /** PEM files of an operator-provided server certificate; the development CA issues one when absent. */
+  readonly tls: { readonly certFile?: string; readonly keyFile?: string };
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface ConfigSources {
+  /** Path of a JSON configuration file; `KEYWAY_CONFIG` when absent. */
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly overrides?: PartialConfig;
+}
+
+export type PartialConfig = {
+  -readonly [K in keyof Config]?: Config[K] extends readonly unknown[]
+    ? Config[K]
+    : Config[K] extends object
+      ? Partial<Config[K]>
+      : Config[K];
+};
+
+export const DEFAULT_PORTS = { mqtt: 8883, api: 9443 } as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function defaults(): Config {
+  return {
+    dataDir: resolve('keyway-data'),
+    hostnames: [],
+    mqtt: { host: '0.0.0.0', port: DEFAULT_PORTS.mqtt },
+    api: { host: '0.0.0.0', port: DEFAULT_PORTS.api },
+    tls: {},
+    logLevel: 'info',
+  };
+}
+
+function port(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: '${value}' is not a TCP port`);
+  return n;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
+  const out: PartialConfig = {};
+  if (env.KEYWAY_DATA_DIR) out.dataDir = env.KEYWAY_DATA_DIR;
+  if (env.KEYWAY_HOSTNAMES) out.hostnames = env.KEYWAY_HOSTNAMES.split(',').map((h) => h.trim()).filter(Boolean);
+  if (env.KEYWAY_MQTT_HOST || env.KEYWAY_MQTT_PORT) {
+    out.mqtt = {
+      ...(env.KEYWAY_MQTT_HOST ? { host: env.KEYWAY_MQTT_HOST } : {}),
+      ...(env.KEYWAY_MQTT_PORT ? { port: port('KEYWAY_MQTT_PORT', env.KEYWAY_MQTT_PORT) } : {}),
+    };
+  }
+  if (env.KEYWAY_API_HOST || env.KEYWAY_API_PORT) {
+    out.api = {
+      ...(env.KEYWAY_API_HOST ? { host: env.KEYWAY_API_HOST } : {}),
+      ...(env.KEYWAY_API_PORT ? { port: port('KEYWAY_API_PORT', env.KEYWAY_API_PORT) } : {}),
+    };
+  }
+  if (env.KEYWAY_TLS_CERT || env.KEYWAY_TLS_KEY) {
+    out.tls = {
+      ...(env.KEYWAY_TLS_CERT ? { certFile: env.KEYWAY_TLS_CERT } : {}),
+      ...(env.KEYWAY_TLS_KEY ? { keyFile: env.KEYWAY_TLS_KEY } : {}),
+    };
+  }
+  if (env.KEYWAY_LOG_LEVEL) out.logLevel = env.KEYWAY_LOG_LEVEL as Config['logLevel'];
+  return out;
+}
+
+function fromFile(path: string): PartialConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as PartialConfig;
+  } catch (e) {
+    throw new ConfigError(`configuration file ${path} is not a JSON object: ${(e as Error).message}`);
+  }
+}
+
+function merge(base: Config, layer: PartialConfig): Config {
+  return {
+    dataDir: layer.dataDir ?? base.dataDir,
+    hostnames: layer.hostnames ?? base.hostnames,
+    mqtt: { ...base.mqtt, ...layer.mqtt },
+    api: { ...base.api, ...layer.api },
+    tls: { ...base.tls, ...layer.tls },
+    logLevel: layer.logLevel ?? base.logLevel,
+  };
+}
+
+function validate(c: Config): Config {
+  if (!LOG_LEVELS.includes(c.logLevel)) throw new ConfigError(`logLevel: '${c.logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
+  for (const [name, l] of [['mqtt', c.mqtt], ['api', c.api]] as const) {
+    port(`${name}.port`, String(l.port));
+    if (typeof l.host !== 'string' || l.host === '') throw new ConfigError(`${name}.host must be a host name or address`);
+  }
+  if (Boolean(c.tls.certFile) !== Boolean(c.tls.keyFile)) throw new ConfigError('tls.certFile and tls.keyFile go together');
+  return { ...c, dataDir: resolve(c.dataDir) };
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const file = sources.file ?? env.KEYWAY_CONFIG;
+  let config = defaults();
+  if (file) config = merge(config, fromFile(file));
+  config = merge(config, fromEnv(env));
+  if (sources.overrides) config = merge(config, sources.overrides);
+  return validate(config);
+}
