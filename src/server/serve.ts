@@ -1,0 +1,71 @@
+/** `keyway serve`: load the configuration, start, tell the operator what to do next, stop on a signal. */
+import { relative } from 'node:path';
+import { loadConfig, type PartialConfig } from '../config/config.js';
+import { startServer, type RunningServer } from './server.js';
+import { createLogger } from './logger.js';
+
+export interface ServeOptions {
+  configFile?: string;
+  dataDir?: string;
+  mqttPort?: number;
+  apiPort?: number;
+  hostnames?: string[];
+}
+
+/** Paths relative to the working directory when below it, so the printed commands stay short. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+export function welcome(server: RunningServer): string {
+  const ca = server.caCertPath ? shown(server.caCertPath) : '<your CA certificate>';
+  const mqttHost = `localhost -p ${server.mqttPort}`;
+  const lines = [
+    '',
+    'Keyway is serving.',
+    `  MQTT for devices   mqtts://localhost:${server.mqttPort}`,
+    `  Admin API          ${server.apiUrl}`,
+    `  Data directory     ${shown(server.dataDir)}`,
+    ...(server.caCertPath ? [`  Development CA     ${ca}   (devices and the CLI trust this certificate)`] : []),
+    server.adminTokenCreatedAt
+      ? `  Admin token        written to ${shown(server.adminTokenCreatedAt)} (created now, mode 0600; keep it secret)`
+      : `  Admin token        in ${shown(server.dataDir)}/admin-token`,
+    '',
+    'Connect a first device, from another terminal in this directory:',
+    '  npx keyway keys generate --type es256 --out ./dev1',
+    '  npx keyway registries create fleet --project demo --region europe-west1',
+    '  npx keyway devices create dev1 --registry fleet --public-key path=./dev1/public.pem,type=es256',
+    `  mosquitto_pub --cafile ${ca} -h ${mqttHost} -V mqttv311 \\`,
+    '    -i projects/demo/locations/europe-west1/registries/fleet/devices/dev1 -u unused \\',
+    '    -P "$(npx keyway keys jwt --private-key ./dev1/private.pem --project demo)" \\',
+    '    -t /devices/dev1/events -m "hello" -q 1',
+    '  npx keyway devices describe dev1 --registry fleet',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const overrides: PartialConfig = {
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    ...(options.mqttPort !== undefined ? { mqtt: { port: options.mqttPort } } : {}),
+    ...(options.apiPort !== undefined ? { api: { port: options.apiPort } } : {}),
+    ...(options.hostnames?.length ? { hostnames: options.hostnames } : {}),
+  };
+  const config = loadConfig({ ...(options.configFile ? { file: options.configFile } : {}), overrides });
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  process.stdout.write(`${welcome(server)}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void server.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
