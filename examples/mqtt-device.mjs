@@ -42,7 +42,7 @@ const token = () => {
 let client;
 let sequence = 0;
 async function connect() {
-  client = mqtt.connect({
+  const c = mqtt.connect({
     protocol: 'mqtts',
     host: o.host,
     port: Number(o.port),
@@ -53,20 +53,22 @@ async function connect() {
     ca: o.ca ? [readFileSync(o.ca)] : undefined,
     reconnectPeriod: 0, // reconnects below, each time with a fresh token
   });
-  client.on('connect', () => {
+  client = c;
+  c.on('connect', () => {
     console.log(`connected as ${clientId}`);
-    client.subscribe(`/devices/${o.device}/config`, { qos: 1 });
-    client.subscribe(`/devices/${o.device}/commands/#`, { qos: 0 });
-    client.publish(`/devices/${o.device}/state`, JSON.stringify({ startedAt: new Date().toISOString() }), { qos: 1 });
+    c.subscribe(`/devices/${o.device}/config`, { qos: 1 });
+    c.subscribe(`/devices/${o.device}/commands/#`, { qos: 0 });
+    c.publish(`/devices/${o.device}/state`, JSON.stringify({ startedAt: new Date().toISOString() }), { qos: 1 });
   });
-  client.on('message', (topic, payload) => console.log(`${topic}: ${payload.toString()}`));
-  client.on('error', (e) => console.error(`error: ${e.message}`));
-  client.on('close', () => {
+  c.on('message', (topic, payload) => console.log(`${topic}: ${payload.toString()}`));
+  c.on('error', (e) => console.error(`error: ${e.message}`));
+  // Renew well before the server closes the connection at exp (+ skew).
+  const renew = setTimeout(() => c.end(), Math.max(60, tokenMinutes * 60 - 60) * 1000);
+  c.once('close', () => {
+    clearTimeout(renew);
     console.log('connection closed; reconnecting in 5 s');
     setTimeout(connect, 5000);
   });
-  // Renew well before the server closes the connection at exp (+ skew).
-  setTimeout(() => client.end(), Math.max(60, tokenMinutes * 60 - 60) * 1000).unref();
 }
 
 setInterval(() => {

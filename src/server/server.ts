@@ -10,7 +10,7 @@ import { LocalBus } from '../bus/local-bus.js';
 import { ensureDevelopmentPki } from '../pki/development-ca.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
-import { Broker } from '../mqtt/broker.js';
+import { Broker, type BrokerOptions } from '../mqtt/broker.js';
 import { createAdminApi } from '../api/admin-api.js';
 import { ensureAdminToken } from './admin-token.js';
 import { createLogger } from './logger.js';
@@ -25,6 +25,11 @@ export interface RunningServer {
   /** Set on the start that created the admin token file. */
   readonly adminTokenCreatedAt?: string;
   close(): Promise<void>;
+}
+
+/** Knobs for tests and benchmarks; operators use the configuration. */
+export interface ServerTuning {
+  readonly mqttLimits?: BrokerOptions['limits'];
 }
 
 interface ServerTls {
@@ -44,7 +49,11 @@ async function serverTls(config: Config): Promise<ServerTls> {
 const urlHost = (host: string): string =>
   host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
 
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  tuning: ServerTuning = {},
+): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await serverTls(config);
   const store = await openSqliteStore(join(config.dataDir, 'keyway.db'));
@@ -67,6 +76,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       host: config.mqtt.host,
       port: config.mqtt.port,
       logger: logger.child({ module: 'mqtt' }),
+      ...(tuning.mqttLimits ? { limits: tuning.mqttLimits } : {}),
     });
     const { port: mqttPort } = await broker.start();
     stops.push(() => broker.close());

@@ -1,0 +1,164 @@
+/**
+ * The brokers under test, each started as its own process on free loopback ports with
+ * equivalent TLS: Keyway (its development CA and server certificate) and Mosquitto 2 using the
+ * very same certificate and key.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+
+export interface Target {
+  readonly name: string;
+  readonly port: number;
+  readonly ca: string;
+  /** Client options (besides client id) for a device, and the topic it publishes telemetry on. */
+  device(id: string): Promise<{ username?: string; password?: string; clientId: string; topic: string }>;
+  backend(): { username?: string; password?: string; filter: string };
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      s.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForTls(port: number, ca: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = tlsConnect({ host: '127.0.0.1', port, ca: [ca], servername: 'localhost' }, () => {
+        s.end();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing answered TLS on port ${port}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const stopProcess = (child: ChildProcess): Promise<void> =>
+  new Promise((r) => {
+    if (child.exitCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  });
+
+export function apiCall(port: number, ca: string, token: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  return new Promise((resolveCall, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        host: '127.0.0.1', servername: 'localhost', port, method, path, ca,
+        headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () =>
+          (res.statusCode ?? 500) < 300 ? resolveCall(text ? JSON.parse(text) : {}) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface KeywayTarget extends Target {
+  readonly dataDir: string;
+  readonly apiPort: number;
+  readonly adminToken: string;
+}
+
+export async function startKeyway(sign: (id: string) => Promise<string>): Promise<KeywayTarget> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
+  const [port, apiPort] = [await freePort(), await freePort()];
+  const root = resolve(import.meta.dirname, '..');
+  const child = spawn(process.execPath, [join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort)], {
+    env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const ca = await (async () => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        return readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
+      } catch {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error('keyway did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  })();
+  await waitForTls(port, ca);
+  await waitForTls(apiPort, ca);
+  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  return {
+    name: 'keyway',
+    port,
+    apiPort,
+    ca,
+    dataDir,
+    adminToken,
+    device: async (id) => ({
+      clientId: `projects/bench/locations/local/registries/bench/devices/${id}`,
+      username: 'unused',
+      password: await sign(id),
+      topic: `/devices/${id}/events`,
+    }),
+    backend: () => ({ username: 'admin', password: adminToken, filter: 'registries/bench/devices/+/events' }),
+    stop: () => stopProcess(child),
+  };
+}
+
+export function mosquittoAvailable(): boolean {
+  return spawnSync('/usr/sbin/mosquitto', ['-h']).error === undefined;
+}
+
+/** Mosquitto 2 with a TLS 1.2+ listener serving the same certificate Keyway uses. */
+export async function startMosquitto(pkiDir: string): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-mosquitto-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    [
+      // Keep root when started as root, so the 0600 key stays readable; ignored otherwise.
+      'user root',
+      'per_listener_settings false',
+      'allow_anonymous true',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      `listener ${port} 127.0.0.1`,
+      `cafile ${join(pkiDir, 'ca.crt')}`,
+      `certfile ${join(pkiDir, 'server.crt')}`,
+      `keyfile ${join(pkiDir, 'server.key')}`,
+      'tls_version tlsv1.2',
+      'max_queued_messages 100000',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(conf, 0o600);
+  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const ca = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
+  await waitForTls(port, ca);
+  return {
+    name: 'mosquitto',
+    port,
+    ca,
+    device: async (id) => ({ clientId: id, topic: `/devices/${id}/events` }),
+    backend: () => ({ filter: '/devices/+/events' }),
+    stop: () => stopProcess(child),
+  };
+}

@@ -1,0 +1,90 @@
+/** Starts a real Keyway (SQLite, development CA, TLS listeners on free ports) in a temp data dir. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { startServer, type RunningServer, type ServerTuning } from '../../src/server/server.js';
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly body: any;
+}
+
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly dataDir: string;
+  readonly ca: string;
+  readonly adminToken: string;
+  readonly mqttPort: number;
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions extends ServerTuning {
+  /** Where the data directory goes; a fresh temp directory by default. */
+  readonly dataDir?: string;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), ...tuning } = options;
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+  });
+  const logger = pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' });
+  const server = await startServer(config, logger, tuning);
+  const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+
+  const api = (method: string, path: string, body?: unknown, token: string | null = adminToken): Promise<ApiResponse> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const req = request(
+        {
+          host: '127.0.0.1',
+          servername: 'localhost',
+          port: server.apiPort,
+          method,
+          path,
+          ca,
+          headers: {
+            ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              /* not JSON: keep the text */
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+
+  return {
+    server,
+    dataDir,
+    ca,
+    adminToken,
+    mqttPort: server.mqttPort,
+    api,
+    close: async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
