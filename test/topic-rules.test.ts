@@ -16,7 +16,7 @@ describe('topic rules', () => {
     ts = await startTestServer();
     await createRegistry(ts, REGISTRY);
     keys = deviceKeys('es256');
-    await createDevice(ts, REGISTRY, 'me', keys);
+    await createDevice(ts, REGISTRY, 'mine', keys);
     await createDevice(ts, REGISTRY, 'victim', deviceKeys('es256'));
   });
   after(async () => {
@@ -25,7 +25,7 @@ describe('topic rules', () => {
   });
 
   const connectMe = async (): Promise<MqttClient> => {
-    const c = await connectClient(ts.mqttPort, ts.ca, { clientId: devicePath(PROJECT, REGION, REGISTRY, 'me'), username: 'unused', password: validToken(keys, PROJECT) });
+    const c = await connectClient(ts.mqttPort, ts.ca, { clientId: devicePath(PROJECT, REGION, REGISTRY, 'mine'), username: 'unused', password: validToken(keys, PROJECT) });
     clients.push(c);
     return c;
   };
@@ -62,10 +62,10 @@ describe('topic rules', () => {
   }
 
   for (const [name, topic, opts] of [
-    ['QoS 2 publish', '/devices/me/events', { qos: 2 }],
+    ['QoS 2 publish', '/devices/mine/events', { qos: 2 }],
     ['an arbitrary topic', 'some/topic', { qos: 0 }],
     ['a topic without the leading slash', 'devices/me/events', { qos: 0 }],
-    ['state with a subfolder', '/devices/me/state/x', { qos: 0 }],
+    ['state with a subfolder', '/devices/mine/state/x', { qos: 0 }],
   ] as const) {
     test(`${name} closes the connection`, async () => {
       const c = await connectMe();
@@ -78,26 +78,26 @@ describe('topic rules', () => {
   test('oversized payloads close the connection: events over 256 KB, state over 64 KB', async () => {
     let c = await connectMe();
     let gone = closed(c);
-    c.publish('/devices/me/state', Buffer.alloc(64 * 1024 + 1), { qos: 1 });
+    c.publish('/devices/mine/state', Buffer.alloc(64 * 1024 + 1), { qos: 1 });
     await gone;
     c = await connectMe();
     gone = closed(c);
-    c.publish('/devices/me/events', Buffer.alloc(256 * 1024 + 1), { qos: 1 });
+    c.publish('/devices/mine/events', Buffer.alloc(256 * 1024 + 1), { qos: 1 });
     await gone;
     // At the limit is fine.
     c = await connectMe();
-    await c.publishAsync('/devices/me/state', Buffer.alloc(64 * 1024), { qos: 1 });
-    await c.publishAsync('/devices/me/events', Buffer.alloc(256 * 1024), { qos: 1 });
+    await c.publishAsync('/devices/mine/state', Buffer.alloc(64 * 1024), { qos: 1 });
+    await c.publishAsync('/devices/mine/events', Buffer.alloc(256 * 1024), { qos: 1 });
     assert.equal(c.connected, true);
   });
 
   test('a backend subscriber may not subscribe to everything nor publish', async () => {
     const b = await connectClient(ts.mqttPort, ts.ca, { clientId: 'nosy', username: 'admin', password: ts.adminToken });
     clients.push(b);
-    const granted = await b.subscribeAsync(['#', '/devices/me/config'], { qos: 1 });
+    const granted = await b.subscribeAsync(['#', '/devices/mine/config'], { qos: 1 });
     assert.deepEqual(granted.map((g) => g.qos), [128, 128]);
     const gone = closed(b);
-    b.publish('/devices/me/commands', 'x', { qos: 0 });
+    b.publish('/devices/mine/commands', 'x', { qos: 0 });
     await gone;
   });
 });

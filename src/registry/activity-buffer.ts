@@ -1,0 +1,119 @@
+/**
+ * Activity timestamps (`lastHeartbeatTime`, `lastEventTime`, `lastConfigSendTime`, `lastError*`)
+ * change with every packet, so they are kept in memory and written behind in batches, as Cloud
+ * IoT Core documented them to be. Readers merge what is still pending so they never see older
+ * values than the device produced.
+ */
+import type { DeviceKey } from '../bus/bus.js';
+import type { DeviceName } from '../domain/names.js';
+import type { Device, Status } from '../domain/resources.js';
+import type { ActivityUpdate } from '../store/store.js';
+
+export interface Activity {
+  readonly lastHeartbeatTime?: Date;
+  readonly lastEventTime?: Date;
+  readonly lastConfigSendTime?: Date;
+  readonly lastError?: { readonly time: Date; readonly status: Status };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const later = (a: Date | undefined, b: Date | undefined): Date | undefined =>
+  a === undefined ? b : b === undefined || a.getTime() >= b.getTime() ? a : b;
+
+function merge(a: Activity, b: Activity): Activity {
+  const out: Mutable<Activity> = {};
+  const heartbeat = later(a.lastHeartbeatTime, b.lastHeartbeatTime);
+  const event = later(a.lastEventTime, b.lastEventTime);
+  const configSend = later(a.lastConfigSendTime, b.lastConfigSendTime);
+  if (heartbeat) out.lastHeartbeatTime = heartbeat;
+  if (event) out.lastEventTime = event;
+  if (configSend) out.lastConfigSendTime = configSend;
+  const error =
+    a.lastError === undefined
+      ? b.lastError
+      : b.lastError === undefined || a.lastError.time.getTime() >= b.lastError.time.getTime()
+        ? a.lastError
+        : b.lastError;
+  if (error) out.lastError = error;
+  return out;
+}
+
+interface Entry {
+  readonly name: DeviceName;
+  readonly activity: Activity;
+}
+
+export class ActivityBuffer {
+  /** Recorded since the last flush began. */
+  #pending = new Map<DeviceKey, Entry>();
+  /** Taken by the flush under way; still shown to readers until it is written. */
+  #inFlight = new Map<DeviceKey, Entry>();
+  #flushing: Promise<void> = Promise.resolve();
+
+  record(key: DeviceKey, name: DeviceName, activity: Activity): void {
+    const entry = this.#pending.get(key);
+    this.#pending.set(key, { name, activity: entry ? merge(entry.activity, activity) : activity });
+  }
+
+  /** What is recorded for the device and not yet known to be written. */
+  pendingFor(key: DeviceKey): Activity | undefined {
+    const a = this.#inFlight.get(key)?.activity;
+    const b = this.#pending.get(key)?.activity;
+    return a && b ? merge(a, b) : (a ?? b);
+  }
+
+  /** Drops what is pending for a device that no longer exists (a new one may take its id). */
+  forget(key: DeviceKey): void {
+    this.#pending.delete(key);
+    this.#inFlight.delete(key);
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Writes everything pending; flushes never overlap. On failure the batch goes back to pending
+   * (under anything newer) and the error is rethrown for the caller to report.
+   */
+  flush(write: (updates: readonly ActivityUpdate[]) => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.#pending.size === 0) return;
+      this.#inFlight = this.#pending;
+      this.#pending = new Map();
+      const batch = [...this.#inFlight.values()].map(({ name, activity }) => ({ device: name, ...activity }));
+      try {
+        await write(batch);
+      } catch (e) {
+        for (const [key, entry] of this.#inFlight) {
+          const newer = this.#pending.get(key);
+          this.#pending.set(key, newer ? { name: entry.name, activity: merge(entry.activity, newer.activity) } : entry);
+        }
+        throw e;
+      } finally {
+        this.#inFlight = new Map();
+      }
+    };
+    const next = this.#flushing.then(run, run);
+    this.#flushing = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** The stored value or the pending one, whichever is later. */
+export function withActivity(stored: Device, pending: Activity | undefined): Device {
+  if (!pending) return stored;
+  const out: Mutable<Device> = { ...stored };
+  const heartbeat = later(stored.lastHeartbeatTime, pending.lastHeartbeatTime);
+  const event = later(stored.lastEventTime, pending.lastEventTime);
+  const configSend = later(stored.lastConfigSendTime, pending.lastConfigSendTime);
+  if (heartbeat) out.lastHeartbeatTime = heartbeat;
+  if (event) out.lastEventTime = event;
+  if (configSend) out.lastConfigSendTime = configSend;
+  if (pending.lastError && (!stored.lastErrorTime || pending.lastError.time.getTime() >= stored.lastErrorTime.getTime())) {
+    out.lastErrorTime = pending.lastError.time;
+    out.lastErrorStatus = pending.lastError.status;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * Device authentication by JWT (reference §1.2–1.3): the client id names the device, the token
+ * must verify with one of its usable credentials and carry the project as audience. Every
+ * refusal has a reason for the log; the device itself learns nothing but "not authorised".
+ */
+import type { Logger } from 'pino';
+import { formatDevice, isNumId, parseDevice } from '../domain/names.js';
+import { isKeywayError } from '../domain/errors.js';
+import { parseCredentialKey, type CredentialKey } from '../identity/public-key.js';
+import { verifyDeviceJwt } from '../identity/device-jwt.js';
+import type { Store } from '../store/store.js';
+import type { DeviceAuthResult } from './device-manager.js';
+import { isUsable } from './device-rules.js';
+
+const refuse = (reason: string): DeviceAuthResult => ({ ok: false, reason });
+
+export async function authenticateDeviceJwt(
+  store: Store,
+  logger: Logger,
+  clientId: string,
+  token: string,
+  now: Date,
+): Promise<DeviceAuthResult> {
+  let name;
+  try {
+    name = parseDevice(clientId, 'clientId');
+  } catch (e) {
+    if (isKeywayError(e)) return refuse('malformed client id');
+    throw e;
+  }
+  const registry = await store.getRegistry(name);
+  if (!registry) return refuse('unknown registry');
+  if (registry.mqttEnabledState === 'MQTT_DISABLED') return refuse('MQTT is disabled for the registry');
+  const record = await store.findDevice(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
+  if (!record) return refuse('unknown device');
+  const { device } = record;
+  if (device.blocked) return refuse('device is blocked');
+
+  const keys: CredentialKey[] = [];
+  for (const [i, credential] of record.credentials.entries()) {
+    if (!isUsable(credential, now)) continue;
+    try {
+      keys.push(parseCredentialKey(credential.publicKey.format, credential.publicKey.key));
+    } catch (e) {
+      // Stored before a rule tightened: it no longer authenticates, and the operator should know.
+      if (!isKeywayError(e)) throw e;
+      logger.warn({ device: formatDevice(device.name), credential: i, reason: e.message }, 'stored credential refused');
+    }
+  }
+  if (keys.length === 0) return refuse('no usable credential');
+
+  const verified = await verifyDeviceJwt(token, keys, name.project, now);
+  if (!verified.ok) return refuse(`token refused: ${verified.reason}`);
+  return {
+    ok: true,
+    device: {
+      key: formatDevice(device.name),
+      name: device.name,
+      numId: device.numId,
+      credentialFingerprint: verified.key.fingerprint,
+      tokenExpiresAt: verified.expiresAt,
+    },
+  };
+}

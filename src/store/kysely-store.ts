@@ -1,0 +1,552 @@
+/**
+ * The Store on Kysely: one implementation for every SQL dialect, with the differences confined
+ * to DialectTraits. Writes that must agree run in one transaction; inserts that race for a key
+ * (a config version, a state sequence, a numeric id) are settled by unique constraints.
+ */
+import type { Kysely, Transaction, Updateable } from 'kysely';
+import type { DeviceName, LocationName, RegistryName } from '../domain/names.js';
+import type { DeviceConfig, DeviceState, Registry } from '../domain/resources.js';
+import type { DialectTraits } from './dialect.js';
+import type { Database, DevicesTable, RegistriesTable } from './schema.js';
+import {
+  encodeNotificationConfigs,
+  numIdParam,
+  toConfig,
+  toCredential,
+  toDeviceRecord,
+  toNumId,
+  toRegistry,
+  toState,
+  type DeviceRow,
+} from './rows.js';
+import type {
+  ActivityUpdate,
+  DevicePatch,
+  DeviceRecord,
+  DeviceRef,
+  InsertConfigResult,
+  InsertDeviceResult,
+  ListDevicesQuery,
+  ListQuery,
+  NewConfigVersion,
+  NewDevice,
+  RegistryPatch,
+  Store,
+  StoredCredential,
+} from './store.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** How often a write that lost a race for a key is tried again before giving up. */
+const CONFLICT_RETRIES = 5;
+
+export class KyselyStore implements Store {
+  constructor(
+    protected readonly db: Kysely<Database>,
+    protected readonly traits: DialectTraits,
+  ) {}
+
+  // ---- registries ---------------------------------------------------------------------------
+
+  async insertRegistry(registry: Registry, createdAt: Date): Promise<'created' | 'exists'> {
+    try {
+      await this.db
+        .insertInto('registries')
+        .values({
+          project: registry.name.project,
+          location: registry.name.location,
+          id: registry.name.registry,
+          event_notification_configs: encodeNotificationConfigs(registry.eventNotificationConfigs),
+          state_notification_topic: registry.stateNotificationConfig?.pubsubTopicName ?? null,
+          mqtt_enabled_state: registry.mqttEnabledState,
+          http_enabled_state: registry.httpEnabledState,
+          log_level: registry.logLevel,
+          created_at: createdAt.getTime(),
+        })
+        .execute();
+      return 'created';
+    } catch (e) {
+      if (this.traits.isUniqueViolation(e)) return 'exists';
+      throw e;
+    }
+  }
+
+  async getRegistry(name: RegistryName): Promise<Registry | undefined> {
+    const row = await this.db
+      .selectFrom('registries')
+      .selectAll()
+      .where('project', '=', name.project)
+      .where('location', '=', name.location)
+      .where('id', '=', name.registry)
+      .executeTakeFirst();
+    return row && toRegistry(row);
+  }
+
+  async listRegistries(parent: LocationName, query: ListQuery): Promise<Registry[]> {
+    let q = this.db
+      .selectFrom('registries')
+      .selectAll()
+      .where('project', '=', parent.project)
+      .where('location', '=', parent.location);
+    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
+    const rows = await q.orderBy('id').limit(query.limit).execute();
+    return rows.map(toRegistry);
+  }
+
+  async updateRegistry(name: RegistryName, patch: RegistryPatch): Promise<Registry | undefined> {
+    const values: Updateable<RegistriesTable> = {};
+    if (patch.eventNotificationConfigs !== undefined)
+      values.event_notification_configs = encodeNotificationConfigs(patch.eventNotificationConfigs);
+    if (patch.stateNotificationConfig !== undefined)
+      values.state_notification_topic = patch.stateNotificationConfig?.pubsubTopicName ?? null;
+    if (patch.mqttEnabledState !== undefined) values.mqtt_enabled_state = patch.mqttEnabledState;
+    if (patch.httpEnabledState !== undefined) values.http_enabled_state = patch.httpEnabledState;
+    if (patch.logLevel !== undefined) values.log_level = patch.logLevel;
+    return this.db.transaction().execute(async (trx) => {
+      if (Object.keys(values).length > 0) {
+        await trx
+          .updateTable('registries')
+          .set(values)
+          .where('project', '=', name.project)
+          .where('location', '=', name.location)
+          .where('id', '=', name.registry)
+          .execute();
+      }
+      const row = await trx
+        .selectFrom('registries')
+        .selectAll()
+        .where('project', '=', name.project)
+        .where('location', '=', name.location)
+        .where('id', '=', name.registry)
+        .executeTakeFirst();
+      return row && toRegistry(row);
+    });
+  }
+
+  async deleteRegistry(name: RegistryName): Promise<'deleted' | 'not-found' | 'not-empty'> {
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const device = await trx
+          .selectFrom('devices')
+          .select('num_id')
+          .where('project', '=', name.project)
+          .where('location', '=', name.location)
+          .where('registry_id', '=', name.registry)
+          .limit(1)
+          .executeTakeFirst();
+        if (device) return 'not-empty';
+        const result = await trx
+          .deleteFrom('registries')
+          .where('project', '=', name.project)
+          .where('location', '=', name.location)
+          .where('id', '=', name.registry)
+          .executeTakeFirst();
+        return result.numDeletedRows > 0n ? 'deleted' : 'not-found';
+      });
+    } catch (e) {
+      // A device inserted concurrently, after our check: the foreign key keeps the registry.
+      if (this.traits.isForeignKeyViolation(e)) return 'not-empty';
+      throw e;
+    }
+  }
+
+  // ---- devices ------------------------------------------------------------------------------
+
+  async insertDevice(device: NewDevice): Promise<InsertDeviceResult> {
+    const { name } = device;
+    const numId = numIdParam(device.numId);
+    if (numId === undefined) throw new Error(`store: numeric id ${device.numId} is out of range`);
+    try {
+      return await this.db.transaction().execute(async (trx): Promise<InsertDeviceResult> => {
+        const registry = await trx
+          .selectFrom('registries')
+          .select('id')
+          .where('project', '=', name.project)
+          .where('location', '=', name.location)
+          .where('id', '=', name.registry)
+          .executeTakeFirst();
+        if (!registry) return 'registry-not-found';
+        if (await this.#deviceRow(trx, name, { id: name.device })) return 'id-taken';
+        const sameNumId = await trx.selectFrom('devices').select('num_id').where('num_id', '=', numId).executeTakeFirst();
+        if (sameNumId) return 'num-id-taken';
+        const at = device.createdAt.getTime();
+        await trx
+          .insertInto('devices')
+          .values({
+            num_id: numId,
+            project: name.project,
+            location: name.location,
+            registry_id: name.registry,
+            id: name.device,
+            blocked: device.blocked ? 1 : 0,
+            metadata: JSON.stringify(device.metadata),
+            log_level: device.logLevel,
+            gateway_type: device.gatewayType,
+            gateway_auth_method: device.gatewayAuthMethod,
+            last_accessed_gateway_id: null,
+            last_accessed_gateway_time: null,
+            last_heartbeat_time: null,
+            last_event_time: null,
+            last_state_time: null,
+            last_config_ack_time: null,
+            last_config_send_time: null,
+            last_error_time: null,
+            last_error_code: null,
+            last_error_message: null,
+            created_at: at,
+          })
+          .execute();
+        await this.#insertCredentials(trx, numId, device.credentials);
+        await trx
+          .insertInto('device_configs')
+          .values({
+            device_num_id: numId,
+            version: 1,
+            cloud_update_time: at,
+            device_ack_time: null,
+            binary_data: device.configData,
+          })
+          .execute();
+        return 'created';
+      });
+    } catch (e) {
+      // Lost a race with a concurrent insert (databases that let two writers in): say which key.
+      if (this.traits.isUniqueViolation(e))
+        return (await this.#deviceRow(this.db, name, { id: name.device })) ? 'id-taken' : 'num-id-taken';
+      if (this.traits.isForeignKeyViolation(e)) return 'registry-not-found';
+      throw e;
+    }
+  }
+
+  async findDevice(registry: RegistryName, ref: DeviceRef): Promise<DeviceRecord | undefined> {
+    const row = await this.#deviceRow(this.db, registry, ref);
+    if (!row) return undefined;
+    const [record] = await this.#records(this.db, [row]);
+    return record;
+  }
+
+  async listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]> {
+    let q = this.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('project', '=', registry.project)
+      .where('location', '=', registry.location)
+      .where('registry_id', '=', registry.registry);
+    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
+    if (query.ids !== undefined) {
+      if (query.ids.length === 0) return [];
+      q = q.where('id', 'in', query.ids);
+    }
+    if (query.numIds !== undefined) {
+      const numIds = query.numIds.map(numIdParam).filter((n): n is number => n !== undefined);
+      if (numIds.length === 0) return [];
+      q = q.where('num_id', 'in', numIds);
+    }
+    const rows = await q.orderBy('id').limit(query.limit).execute();
+    return this.#records(this.db, rows);
+  }
+
+  async updateDevice(
+    numId: string,
+    patch: DevicePatch,
+  ): Promise<{ before: DeviceRecord; after: DeviceRecord } | undefined> {
+    const key = numIdParam(numId);
+    if (key === undefined) return undefined;
+    const values: Updateable<DevicesTable> = {};
+    if (patch.blocked !== undefined) values.blocked = patch.blocked ? 1 : 0;
+    if (patch.metadata !== undefined) values.metadata = JSON.stringify(patch.metadata);
+    if (patch.logLevel !== undefined) values.log_level = patch.logLevel;
+    if (patch.gatewayAuthMethod !== undefined) values.gateway_auth_method = patch.gatewayAuthMethod;
+    return this.db.transaction().execute(async (trx) => {
+      const before = await this.#recordByNumId(trx, key);
+      if (!before) return undefined;
+      if (Object.keys(values).length > 0) await trx.updateTable('devices').set(values).where('num_id', '=', key).execute();
+      if (patch.credentials !== undefined) {
+        await trx.deleteFrom('device_credentials').where('device_num_id', '=', key).execute();
+        await this.#insertCredentials(trx, key, patch.credentials);
+      }
+      const after = await this.#recordByNumId(trx, key);
+      if (!after) throw new Error('store: device vanished inside its own transaction');
+      return { before, after };
+    });
+  }
+
+  async deleteDevice(numId: string): Promise<DeviceRecord | undefined> {
+    const key = numIdParam(numId);
+    if (key === undefined) return undefined;
+    return this.db.transaction().execute(async (trx) => {
+      const record = await this.#recordByNumId(trx, key);
+      if (!record) return undefined;
+      // Explicit rather than relying on ON DELETE CASCADE being enabled on the connection.
+      await trx.deleteFrom('device_credentials').where('device_num_id', '=', key).execute();
+      await trx.deleteFrom('device_configs').where('device_num_id', '=', key).execute();
+      await trx.deleteFrom('device_states').where('device_num_id', '=', key).execute();
+      await trx.deleteFrom('devices').where('num_id', '=', key).execute();
+      return record;
+    });
+  }
+
+  // ---- configs ------------------------------------------------------------------------------
+
+  async insertConfigVersion(numId: string, version: NewConfigVersion): Promise<InsertConfigResult> {
+    const key = numIdParam(numId);
+    if (key === undefined) return { status: 'not-found' };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(async (trx): Promise<InsertConfigResult> => {
+          const device = await trx.selectFrom('devices').select('num_id').where('num_id', '=', key).executeTakeFirst();
+          if (!device) return { status: 'not-found' };
+          const current = await this.#latestVersion(trx, key);
+          if (version.ifCurrentVersion !== undefined && version.ifCurrentVersion !== current)
+            return { status: 'stale', currentVersion: current };
+          const next = current + 1;
+          const row = {
+            device_num_id: key,
+            version: next,
+            cloud_update_time: version.at.getTime(),
+            device_ack_time: null,
+            binary_data: version.binaryData,
+          };
+          await trx.insertInto('device_configs').values(row).execute();
+          await trx
+            .deleteFrom('device_configs')
+            .where('device_num_id', '=', key)
+            .where('version', '<=', next - version.keep)
+            .execute();
+          return { status: 'created', config: toConfig(row) };
+        });
+      } catch (e) {
+        if (!this.traits.isUniqueViolation(e) || attempt >= CONFLICT_RETRIES) throw e;
+        // Another writer took the version we computed. A conditional update is now stale by
+        // definition; an unconditional one simply goes again on top of the winner.
+        if (version.ifCurrentVersion !== undefined)
+          return { status: 'stale', currentVersion: await this.#latestVersion(this.db, key) };
+      }
+    }
+  }
+
+  async listConfigVersions(numId: string, limit?: number): Promise<DeviceConfig[]> {
+    const key = numIdParam(numId);
+    if (key === undefined) return [];
+    let q = this.db.selectFrom('device_configs').selectAll().where('device_num_id', '=', key).orderBy('version', 'desc');
+    if (limit !== undefined) q = q.limit(limit);
+    return (await q.execute()).map(toConfig);
+  }
+
+  async latestConfig(device: DeviceName): Promise<DeviceConfig | undefined> {
+    const row = await this.db
+      .selectFrom('device_configs as c')
+      .innerJoin('devices as d', 'd.num_id', 'c.device_num_id')
+      .selectAll('c')
+      .where('d.project', '=', device.project)
+      .where('d.location', '=', device.location)
+      .where('d.registry_id', '=', device.registry)
+      .where('d.id', '=', device.device)
+      .orderBy('c.version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toConfig(row);
+  }
+
+  async ackConfig(device: DeviceName, version: number, at: Date): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.#deviceRow(trx, device, { id: device.device });
+      if (!row) return false;
+      const key = Number(row.num_id);
+      await trx
+        .updateTable('device_configs')
+        .set({ device_ack_time: at.getTime() })
+        .where('device_num_id', '=', key)
+        .where('version', '=', version)
+        .execute();
+      await trx.updateTable('devices').set({ last_config_ack_time: at.getTime() }).where('num_id', '=', key).execute();
+      return true;
+    });
+  }
+
+  // ---- states -------------------------------------------------------------------------------
+
+  async insertState(device: DeviceName, binaryData: Buffer, at: Date, keep: number): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(async (trx) => {
+          const row = await this.#deviceRow(trx, device, { id: device.device });
+          if (!row) return false;
+          const key = Number(row.num_id);
+          const last = await trx
+            .selectFrom('device_states')
+            .select((eb) => eb.fn.max('seq').as('seq'))
+            .where('device_num_id', '=', key)
+            .executeTakeFirst();
+          const seq = Number(last?.seq ?? 0) + 1;
+          await trx
+            .insertInto('device_states')
+            .values({ device_num_id: key, seq, update_time: at.getTime(), binary_data: binaryData })
+            .execute();
+          await trx.deleteFrom('device_states').where('device_num_id', '=', key).where('seq', '<=', seq - keep).execute();
+          await trx.updateTable('devices').set({ last_state_time: at.getTime() }).where('num_id', '=', key).execute();
+          return true;
+        });
+      } catch (e) {
+        if (!this.traits.isUniqueViolation(e) || attempt >= CONFLICT_RETRIES) throw e;
+      }
+    }
+  }
+
+  async listStates(numId: string, limit?: number): Promise<DeviceState[]> {
+    const key = numIdParam(numId);
+    if (key === undefined) return [];
+    let q = this.db.selectFrom('device_states').selectAll().where('device_num_id', '=', key).orderBy('seq', 'desc');
+    if (limit !== undefined) q = q.limit(limit);
+    return (await q.execute()).map(toState);
+  }
+
+  // ---- activity -----------------------------------------------------------------------------
+
+  async recordActivity(updates: readonly ActivityUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const u of updates) {
+        const values: Updateable<DevicesTable> = {};
+        if (u.lastHeartbeatTime) values.last_heartbeat_time = u.lastHeartbeatTime.getTime();
+        if (u.lastEventTime) values.last_event_time = u.lastEventTime.getTime();
+        if (u.lastConfigSendTime) values.last_config_send_time = u.lastConfigSendTime.getTime();
+        if (u.lastError) {
+          values.last_error_time = u.lastError.time.getTime();
+          values.last_error_code = u.lastError.status.code;
+          values.last_error_message = u.lastError.status.message;
+        }
+        if (Object.keys(values).length === 0) continue;
+        await trx
+          .updateTable('devices')
+          .set(values)
+          .where('project', '=', u.device.project)
+          .where('location', '=', u.device.location)
+          .where('registry_id', '=', u.device.registry)
+          .where('id', '=', u.device.device)
+          .execute();
+      }
+    });
+  }
+
+  // ---- settings -----------------------------------------------------------------------------
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async putSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  async #deviceRow(db: Db, registry: RegistryName, ref: DeviceRef): Promise<DeviceRow | undefined> {
+    let q = db
+      .selectFrom('devices')
+      .selectAll()
+      .where('project', '=', registry.project)
+      .where('location', '=', registry.location)
+      .where('registry_id', '=', registry.registry);
+    if ('id' in ref) {
+      q = q.where('id', '=', ref.id);
+    } else {
+      const numId = numIdParam(ref.numId);
+      if (numId === undefined) return undefined;
+      q = q.where('num_id', '=', numId);
+    }
+    return q.executeTakeFirst();
+  }
+
+  async #recordByNumId(db: Db, numId: number): Promise<DeviceRecord | undefined> {
+    const row = await db.selectFrom('devices').selectAll().where('num_id', '=', numId).executeTakeFirst();
+    if (!row) return undefined;
+    const [record] = await this.#records(db, [row]);
+    return record;
+  }
+
+  async #latestVersion(db: Db, numId: number): Promise<number> {
+    const row = await db
+      .selectFrom('device_configs')
+      .select((eb) => eb.fn.max('version').as('version'))
+      .where('device_num_id', '=', numId)
+      .executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+
+  async #insertCredentials(db: Db, numId: number, credentials: readonly StoredCredential[]): Promise<void> {
+    if (credentials.length === 0) return;
+    await db
+      .insertInto('device_credentials')
+      .values(
+        credentials.map((c, position) => ({
+          device_num_id: numId,
+          position,
+          format: c.publicKey.format,
+          public_key: c.publicKey.key,
+          fingerprint: c.fingerprint,
+          expiration_time: c.expirationTime?.getTime() ?? null,
+        })),
+      )
+      .execute();
+  }
+
+  /** Devices with their credentials, latest config and latest state: three queries for any number of rows. */
+  async #records(db: Db, rows: readonly DeviceRow[]): Promise<DeviceRecord[]> {
+    if (rows.length === 0) return [];
+    const numIds = rows.map((r) => Number(r.num_id));
+    const [credentials, configs, states] = await Promise.all([
+      db
+        .selectFrom('device_credentials')
+        .selectAll()
+        .where('device_num_id', 'in', numIds)
+        .orderBy('device_num_id')
+        .orderBy('position')
+        .execute(),
+      db
+        .selectFrom('device_configs as c')
+        .selectAll('c')
+        .where('c.device_num_id', 'in', numIds)
+        .where('c.version', '=', (eb) =>
+          eb
+            .selectFrom('device_configs as c2')
+            .select((eb2) => eb2.fn.max('c2.version').as('v'))
+            .whereRef('c2.device_num_id', '=', 'c.device_num_id'),
+        )
+        .execute(),
+      db
+        .selectFrom('device_states as s')
+        .selectAll('s')
+        .where('s.device_num_id', 'in', numIds)
+        .where('s.seq', '=', (eb) =>
+          eb
+            .selectFrom('device_states as s2')
+            .select((eb2) => eb2.fn.max('s2.seq').as('q'))
+            .whereRef('s2.device_num_id', '=', 's.device_num_id'),
+        )
+        .execute(),
+    ]);
+    const credentialsOf = new Map<string, StoredCredential[]>();
+    for (const c of credentials) {
+      const k = toNumId(c.device_num_id);
+      const list = credentialsOf.get(k) ?? [];
+      list.push(toCredential(c));
+      credentialsOf.set(k, list);
+    }
+    const configOf = new Map(configs.map((c) => [toNumId(c.device_num_id), toConfig(c)]));
+    const stateOf = new Map(states.map((s) => [toNumId(s.device_num_id), toState(s)]));
+    return rows.map((row) => {
+      const k = toNumId(row.num_id);
+      return toDeviceRecord(row, credentialsOf.get(k) ?? [], configOf.get(k), stateOf.get(k));
+    });
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The Store: durable registries, devices, credentials, config versions, states and settings.
+ * It records facts and reports outcomes as values ('not-found', 'stale', …); deciding what a
+ * caller did wrong, and saying so, is the services' job. Validation happens before the store.
+ */
+import type { DeviceName, LocationName, RegistryName } from '../domain/names.js';
+import type {
+  Device,
+  DeviceConfig,
+  DeviceCredential,
+  DeviceState,
+  GatewayAuthMethod,
+  GatewayType,
+  LogLevel,
+  Registry,
+  Status,
+} from '../domain/resources.js';
+
+/** A credential as stored: with the SHA-256 (hex) of its SubjectPublicKeyInfo. */
+export interface StoredCredential extends DeviceCredential {
+  readonly fingerprint: string;
+}
+
+/** A device with its latest config and state, plus what the store knows of its credentials. */
+export interface DeviceRecord {
+  readonly device: Device;
+  /** The same credentials as `device.credentials`, in the same order, with their fingerprints. */
+  readonly credentials: readonly StoredCredential[];
+}
+
+/** How a caller refers to a device inside a registry: its id or its numeric id. */
+export type DeviceRef = { readonly id: string } | { readonly numId: string };
+
+export interface NewDevice {
+  /** `name.device` is the device id. */
+  readonly name: DeviceName;
+  readonly numId: string;
+  readonly credentials: readonly StoredCredential[];
+  readonly blocked: boolean;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly logLevel: LogLevel;
+  readonly gatewayType: GatewayType;
+  readonly gatewayAuthMethod: GatewayAuthMethod;
+  /** Data of config version 1, created with the device. */
+  readonly configData: Buffer;
+  readonly createdAt: Date;
+}
+
+export type InsertDeviceResult = 'created' | 'registry-not-found' | 'id-taken' | 'num-id-taken';
+
+/** Fields of a device to overwrite; absent fields are left alone. */
+export interface DevicePatch {
+  readonly credentials?: readonly StoredCredential[];
+  readonly blocked?: boolean;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly logLevel?: LogLevel;
+  readonly gatewayAuthMethod?: GatewayAuthMethod;
+}
+
+/** Fields of a registry to overwrite; absent fields are left alone, `null` clears the state topic. */
+export interface RegistryPatch {
+  readonly eventNotificationConfigs?: Registry['eventNotificationConfigs'];
+  readonly stateNotificationConfig?: NonNullable<Registry['stateNotificationConfig']> | null;
+  readonly mqttEnabledState?: Registry['mqttEnabledState'];
+  readonly httpEnabledState?: Registry['httpEnabledState'];
+  readonly logLevel?: Registry['logLevel'];
+}
+
+export interface ListQuery {
+  /** Keyset paging: only ids sorting after this one. */
+  readonly afterId?: string;
+  readonly limit: number;
+}
+
+export interface ListDevicesQuery extends ListQuery {
+  /** When given, only these ids (and, with `numIds`, only those also among them). */
+  readonly ids?: readonly string[];
+  readonly numIds?: readonly string[];
+}
+
+export interface NewConfigVersion {
+  /** Insert only if this is the current version; absent = unconditional. */
+  readonly ifCurrentVersion?: number;
+  readonly binaryData: Buffer;
+  readonly at: Date;
+  /** How many versions to keep, newest first, after the insert. */
+  readonly keep: number;
+}
+
+export type InsertConfigResult =
+  | { readonly status: 'created'; readonly config: DeviceConfig }
+  | { readonly status: 'stale'; readonly currentVersion: number }
+  | { readonly status: 'not-found' };
+
+/** Activity timestamps written behind, in batches. Only the fields present are written. */
+export interface ActivityUpdate {
+  /** `device` is the device id. */
+  readonly device: DeviceName;
+  readonly lastHeartbeatTime?: Date;
+  readonly lastEventTime?: Date;
+  readonly lastConfigSendTime?: Date;
+  readonly lastError?: { readonly time: Date; readonly status: Status };
+}
+
+export interface Store {
+  insertRegistry(registry: Registry, createdAt: Date): Promise<'created' | 'exists'>;
+  getRegistry(name: RegistryName): Promise<Registry | undefined>;
+  /** Ordered by id. */
+  listRegistries(parent: LocationName, query: ListQuery): Promise<Registry[]>;
+  updateRegistry(name: RegistryName, patch: RegistryPatch): Promise<Registry | undefined>;
+  /** Refused with 'not-empty' while any device remains, atomically with respect to device inserts. */
+  deleteRegistry(name: RegistryName): Promise<'deleted' | 'not-found' | 'not-empty'>;
+
+  /** The device, its credentials and config version 1, in one transaction. */
+  insertDevice(device: NewDevice): Promise<InsertDeviceResult>;
+  findDevice(registry: RegistryName, ref: DeviceRef): Promise<DeviceRecord | undefined>;
+  /** Ordered by id. */
+  listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]>;
+  /** Both sides of the change, read and written in one transaction; undefined when the device is gone. */
+  updateDevice(
+    numId: string,
+    patch: DevicePatch,
+  ): Promise<{ readonly before: DeviceRecord; readonly after: DeviceRecord } | undefined>;
+  /** The deleted device, or undefined when there was none. Its configs, states and credentials go with it. */
+  deleteDevice(numId: string): Promise<DeviceRecord | undefined>;
+
+  /** Check-and-insert in one transaction; trims to `keep` versions. */
+  insertConfigVersion(numId: string, version: NewConfigVersion): Promise<InsertConfigResult>;
+  /** Newest first; all kept versions when `limit` is absent. */
+  listConfigVersions(numId: string, limit?: number): Promise<DeviceConfig[]>;
+  latestConfig(device: DeviceName): Promise<DeviceConfig | undefined>;
+  /** Sets the version's deviceAckTime (when still kept) and the device's lastConfigAckTime; false when no such device. */
+  ackConfig(device: DeviceName, version: number, at: Date): Promise<boolean>;
+
+  /** Stores a state and the device's lastStateTime, trims to `keep`; false when no such device. */
+  insertState(device: DeviceName, binaryData: Buffer, at: Date, keep: number): Promise<boolean>;
+  /** Newest first; all kept states when `limit` is absent. */
+  listStates(numId: string, limit?: number): Promise<DeviceState[]>;
+
+  /** Writes a batch of activity timestamps in one transaction; updates of unknown devices are dropped. */
+  recordActivity(updates: readonly ActivityUpdate[]): Promise<void>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  putSetting(key: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}
