@@ -1,0 +1,93 @@
+/**
+ * The admin REST API (Cloud IoT Core v1 resource model, reference §3) on Fastify: the route
+ * table from routes.ts, admin authentication, proto3 JSON, google.rpc error envelopes.
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { DeviceManager } from '../registry/device-manager.js';
+import { adminAuthHook } from './admin-auth.js';
+import { errorReply, replyForError } from './error-envelope.js';
+import { normalizeKeys } from './field-names.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { ADMIN_ROUTES, fastifyUrl, querySchema, type ApiRoute } from './routes.js';
+
+export interface AdminApiOptions {
+  readonly manager: DeviceManager;
+  /** Constant-time check of a presented admin token. */
+  readonly verifyAdminToken: (token: string) => boolean;
+  readonly logger: Logger;
+  /** PEM server certificate (chain) and key; without it the API speaks plain HTTP (tests, behind a TLS proxy). */
+  readonly https?: { readonly cert: string; readonly key: string };
+}
+
+/** Large enough for any valid request (a 256 KB command is ~342 KB of base64). */
+export const BODY_LIMIT = 1024 * 1024;
+
+function register(app: FastifyInstance, route: ApiRoute, deps: Parameters<ApiRoute['handle']>[1]): void {
+  const query = querySchema(route);
+  app.route({
+    method: route.method,
+    url: fastifyUrl(route.path),
+    config: { public: route.public === true },
+    schema: {
+      querystring: query,
+      ...(route.body ? { body: route.body } : {}),
+      response: { 200: route.response },
+    },
+    // snake_case keys become lowerCamelCase before validation (Google accepted both).
+    preValidation: async (request) => {
+      normalizeKeys(request.query, query);
+      if (route.body) normalizeKeys(request.body, route.body);
+    },
+    handler: async (request) =>
+      route.handle(
+        {
+          params: request.params as Record<string, string>,
+          query: request.query as Record<string, unknown>,
+          body: request.body,
+        },
+        deps,
+      ),
+  });
+}
+
+/** Builds the admin API; the caller starts it with `.listen({ host, port })`. */
+export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.logger,
+    // One line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    requestTimeout: 30_000,
+    routerOptions: { maxParamLength: 512 },
+    // Refuse rather than repair: no type coercion, unknown fields are errors, stop at the first.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allowUnionTypes: true, allErrors: false } },
+    ...(o.https ? { https: { cert: o.https.cert, key: o.https.key, minVersion: 'TLSv1.2' as const } } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onRequest', adminAuthHook(o.verifyAdminToken));
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime) },
+      'admin request',
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const r = replyForError(error);
+    if (r.internal) request.log.error({ err: error }, 'admin request failed');
+    return reply.code(r.httpStatus).send(r.body);
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    const r = errorReply(404, 'NOT_FOUND', `No such method: ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    return reply.code(r.httpStatus).send(r.body);
+  });
+
+  let openApi: object | undefined;
+  const deps = {
+    manager: o.manager,
+    openApi: () => (openApi ??= buildOpenApiDocument(ADMIN_ROUTES)),
+  };
+  for (const route of ADMIN_ROUTES) register(app, route, deps);
+  return app;
+}

@@ -1,0 +1,316 @@
+/**
+ * A typed client of the admin API over node:https (TLS 1.2+), used by the CLI and by
+ * end-to-end tests. Plain HTTP is allowed to loopback addresses only.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { FieldViolation } from '../domain/errors.js';
+import {
+  parseDevice,
+  parseLocation,
+  parseRegistry,
+  type DeviceName,
+  type LocationName,
+  type RegistryName,
+} from '../domain/names.js';
+import type {
+  ApiDevice,
+  ApiDeviceConfig,
+  ApiDeviceInput,
+  ApiDeviceRegistry,
+  ApiDeviceRegistryInput,
+  ApiDeviceState,
+  ApiErrorEnvelope,
+  ApiListDeviceConfigVersionsResponse,
+  ApiListDeviceRegistriesResponse,
+  ApiListDevicesResponse,
+  ApiListDeviceStatesResponse,
+} from './wire-types.js';
+
+export interface AdminClientOptions {
+  /** e.g. `https://localhost:9443`. */
+  readonly baseUrl: string;
+  /** The admin token, sent as `Authorization: Bearer …`. */
+  readonly token: string;
+  /** PEM certificate(s) to trust instead of the system store (the development CA). */
+  readonly ca?: string;
+  readonly timeoutMs?: number;
+}
+
+/** The API answered with an error envelope (or something else that was not 2xx). */
+export class ApiClientError extends Error {
+  override readonly name = 'ApiClientError';
+  constructor(
+    readonly httpStatus: number,
+    /** The google.rpc status name, e.g. `INVALID_ARGUMENT`. */
+    readonly status: string,
+    message: string,
+    readonly fieldViolations: readonly FieldViolation[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export type ConnectionFailure = 'unreachable' | 'tls' | 'timeout';
+
+/** No answer from the API (at `url`, its base URL): nothing listening, a name that does not resolve, an untrusted certificate. */
+export class ApiConnectionError extends Error {
+  override readonly name = 'ApiConnectionError';
+  constructor(
+    readonly kind: ConnectionFailure,
+    readonly url: string,
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PageOptions {
+  readonly pageSize?: number;
+  readonly pageToken?: string;
+}
+
+export interface ListDevicesOptions extends PageOptions {
+  readonly deviceIds?: readonly string[];
+  readonly deviceNumIds?: readonly string[];
+  /** Device fields to return beside id, name and numId (snake_case or lowerCamelCase). */
+  readonly fieldMask?: readonly string[];
+}
+
+type Name<T> = T | string;
+
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL|EPROTO/;
+
+const seg = encodeURIComponent;
+const locationPath = (n: LocationName): string => `projects/${seg(n.project)}/locations/${seg(n.location)}`;
+const registryPath = (n: RegistryName): string => `${locationPath(n)}/registries/${seg(n.registry)}`;
+const devicePath = (n: DeviceName): string => `${registryPath(n)}/devices/${seg(n.device)}`;
+
+const asLocation = (n: Name<LocationName>): LocationName => (typeof n === 'string' ? parseLocation(n) : n);
+const asRegistry = (n: Name<RegistryName>): RegistryName => (typeof n === 'string' ? parseRegistry(n) : n);
+const asDevice = (n: Name<DeviceName>): DeviceName => (typeof n === 'string' ? parseDevice(n) : n);
+
+function queryString(params: Record<string, string | number | readonly string[] | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value as readonly string[]) q.append(key, v);
+    else q.append(key, String(value));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function errorFromResponse(httpStatus: number, text: string): ApiClientError {
+  try {
+    const { error } = JSON.parse(text) as ApiErrorEnvelope;
+    const violations = (error.details ?? []).flatMap((d) => d.fieldViolations ?? []);
+    return new ApiClientError(httpStatus, error.status, error.message, violations);
+  } catch {
+    return new ApiClientError(httpStatus, 'UNKNOWN', `HTTP ${httpStatus} without an error envelope`);
+  }
+}
+
+export class AdminClient {
+  readonly #base: URL;
+  readonly #token: string;
+  readonly #ca: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: AdminClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.baseUrl);
+    } catch {
+      throw new Error(`'${options.baseUrl}' is not a URL`);
+    }
+    if (base.protocol !== 'https:' && !(base.protocol === 'http:' && LOOPBACK.has(base.hostname))) {
+      throw new Error(`the admin API URL must be https:// (plain http:// only to localhost), not '${options.baseUrl}'`);
+    }
+    this.#base = base;
+    this.#token = options.token;
+    this.#ca = options.ca;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  get baseUrl(): string {
+    return this.#base.toString();
+  }
+
+  // -- Registries ------------------------------------------------------------------------------
+
+  createRegistry(parent: Name<LocationName>, registry: ApiDeviceRegistryInput & { readonly id: string }): Promise<ApiDeviceRegistry> {
+    return this.#call('POST', `/v1/${locationPath(asLocation(parent))}/registries`, registry);
+  }
+
+  getRegistry(name: Name<RegistryName>): Promise<ApiDeviceRegistry> {
+    return this.#call('GET', `/v1/${registryPath(asRegistry(name))}`);
+  }
+
+  listRegistries(parent: Name<LocationName>, page: PageOptions = {}): Promise<ApiListDeviceRegistriesResponse> {
+    const q = queryString({ pageSize: page.pageSize, pageToken: page.pageToken });
+    return this.#call('GET', `/v1/${locationPath(asLocation(parent))}/registries${q}`);
+  }
+
+  /** Every registry of the location, following page tokens. */
+  async listAllRegistries(parent: Name<LocationName>): Promise<ApiDeviceRegistry[]> {
+    const all: ApiDeviceRegistry[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listRegistries(parent, { pageSize: 500, ...(pageToken ? { pageToken } : {}) });
+      all.push(...(page.deviceRegistries ?? []));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return all;
+  }
+
+  patchRegistry(name: Name<RegistryName>, registry: ApiDeviceRegistryInput, updateMask: readonly string[]): Promise<ApiDeviceRegistry> {
+    return this.#call('PATCH', `/v1/${registryPath(asRegistry(name))}${queryString({ updateMask: updateMask.join(',') })}`, registry);
+  }
+
+  async deleteRegistry(name: Name<RegistryName>): Promise<void> {
+    await this.#call('DELETE', `/v1/${registryPath(asRegistry(name))}`);
+  }
+
+  // -- Devices ---------------------------------------------------------------------------------
+
+  createDevice(parent: Name<RegistryName>, device: ApiDeviceInput & { readonly id: string }): Promise<ApiDevice> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/devices`, device);
+  }
+
+  /** `name.device` may be the id or the numeric id. */
+  getDevice(name: Name<DeviceName>, fieldMask?: readonly string[]): Promise<ApiDevice> {
+    const q = queryString({ fieldMask: fieldMask?.length ? fieldMask.join(',') : undefined });
+    return this.#call('GET', `/v1/${devicePath(asDevice(name))}${q}`);
+  }
+
+  listDevices(parent: Name<RegistryName>, options: ListDevicesOptions = {}): Promise<ApiListDevicesResponse> {
+    const q = queryString({
+      deviceIds: options.deviceIds,
+      deviceNumIds: options.deviceNumIds,
+      fieldMask: options.fieldMask?.length ? options.fieldMask.join(',') : undefined,
+      pageSize: options.pageSize,
+      pageToken: options.pageToken,
+    });
+    return this.#call('GET', `/v1/${registryPath(asRegistry(parent))}/devices${q}`);
+  }
+
+  /** Every matching device of the registry, following page tokens. */
+  async listAllDevices(parent: Name<RegistryName>, options: Omit<ListDevicesOptions, 'pageToken'> = {}): Promise<ApiDevice[]> {
+    const all: ApiDevice[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listDevices(parent, { pageSize: 500, ...options, ...(pageToken ? { pageToken } : {}) });
+      all.push(...(page.devices ?? []));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return all;
+  }
+
+  patchDevice(name: Name<DeviceName>, device: ApiDeviceInput, updateMask: readonly string[]): Promise<ApiDevice> {
+    return this.#call('PATCH', `/v1/${devicePath(asDevice(name))}${queryString({ updateMask: updateMask.join(',') })}`, device);
+  }
+
+  async deleteDevice(name: Name<DeviceName>): Promise<void> {
+    await this.#call('DELETE', `/v1/${devicePath(asDevice(name))}`);
+  }
+
+  /** `versionToUpdate` 0 or absent updates unconditionally. */
+  modifyCloudToDeviceConfig(name: Name<DeviceName>, binaryData: Buffer, versionToUpdate?: number | string): Promise<ApiDeviceConfig> {
+    return this.#call('POST', `/v1/${devicePath(asDevice(name))}:modifyCloudToDeviceConfig`, {
+      binaryData: binaryData.toString('base64'),
+      ...(versionToUpdate !== undefined ? { versionToUpdate: String(versionToUpdate) } : {}),
+    });
+  }
+
+  async sendCommandToDevice(name: Name<DeviceName>, binaryData: Buffer, subfolder?: string): Promise<void> {
+    await this.#call('POST', `/v1/${devicePath(asDevice(name))}:sendCommandToDevice`, {
+      binaryData: binaryData.toString('base64'),
+      ...(subfolder ? { subfolder } : {}),
+    });
+  }
+
+  /** Newest first; `numVersions` 0 or absent returns all kept. */
+  async listConfigVersions(name: Name<DeviceName>, numVersions?: number): Promise<ApiDeviceConfig[]> {
+    const q = queryString({ numVersions });
+    const r = await this.#call<ApiListDeviceConfigVersionsResponse>('GET', `/v1/${devicePath(asDevice(name))}/configVersions${q}`);
+    return [...(r.deviceConfigs ?? [])];
+  }
+
+  /** Newest first; `numStates` 0 or absent returns all kept. */
+  async listStates(name: Name<DeviceName>, numStates?: number): Promise<ApiDeviceState[]> {
+    const q = queryString({ numStates });
+    const r = await this.#call<ApiListDeviceStatesResponse>('GET', `/v1/${devicePath(asDevice(name))}/states${q}`);
+    return [...(r.deviceStates ?? [])];
+  }
+
+  // -- Service ---------------------------------------------------------------------------------
+
+  health(): Promise<{ status: string }> {
+    return this.#call('GET', '/healthz');
+  }
+
+  openApi(): Promise<Record<string, unknown>> {
+    return this.#call('GET', '/v1/openapi.json');
+  }
+
+  // -- Transport -------------------------------------------------------------------------------
+
+  #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: 'application/json',
+      ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+    };
+    const shownUrl = `${url.origin}${url.pathname}`;
+    const apiUrl = this.#base.toString().replace(/\/$/, '');
+    return new Promise<T>((resolve, reject) => {
+      const onResponse = (res: IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            res.destroy(new Error(`response from ${shownUrl} exceeds ${MAX_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            reject(errorFromResponse(status, text));
+            return;
+          }
+          try {
+            resolve((text ? JSON.parse(text) : {}) as T);
+          } catch {
+            reject(new ApiClientError(status, 'UNKNOWN', `the response from ${shownUrl} is not JSON`));
+          }
+        });
+      };
+      const options = { method, headers, timeout: this.#timeoutMs };
+      const req =
+        url.protocol === 'https:'
+          ? httpsRequest(url, { ...options, minVersion: 'TLSv1.2', ...(this.#ca ? { ca: this.#ca } : {}) }, onResponse)
+          : httpRequest(url, options, onResponse);
+      req.on('timeout', () => {
+        req.destroy(new ApiConnectionError('timeout', apiUrl, `no answer from ${apiUrl} within ${this.#timeoutMs} ms`, 'ETIMEDOUT'));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        if (e instanceof ApiConnectionError) return reject(e);
+        const code = e.code ?? '';
+        const kind: ConnectionFailure = TLS_CODES.test(code) ? 'tls' : 'unreachable';
+        reject(new ApiConnectionError(kind, apiUrl, e.message, code || undefined));
+      });
+      req.end(payload);
+    });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The admin API over the real device manager and a throw-away SQLite store, for tests of the
+ * API, its client and the CLI.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { LocalBus } from '../bus/local-bus.js';
+import { DeviceManagerService } from '../registry/device-manager-service.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import { createAdminApi } from './admin-api.js';
+
+export const TEST_ADMIN_TOKEN = 'kw-test-admin-token-0123456789abcdef';
+
+export interface TestStack {
+  readonly api: FastifyInstance;
+  readonly manager: DeviceManagerService;
+  readonly bus: LocalBus;
+  readonly dir: string;
+  close(): Promise<void>;
+}
+
+export const verifyTestToken = (token: string): boolean => {
+  const a = Buffer.from(token);
+  const b = Buffer.from(TEST_ADMIN_TOKEN);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+export async function startTestStack(options: { https?: { cert: string; key: string }; dir?: string } = {}): Promise<TestStack> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'keyway-api-')));
+  const store = await openSqliteStore(join(dir, 'keyway.db'));
+  const bus = new LocalBus();
+  const logger = pino({ level: 'silent' });
+  const manager = new DeviceManagerService({ store, bus, logger });
+  const api = await createAdminApi({
+    manager,
+    verifyAdminToken: verifyTestToken,
+    logger,
+    ...(options.https ? { https: options.https } : {}),
+  });
+  return {
+    api,
+    manager,
+    bus,
+    dir,
+    close: async () => {
+      await api.close();
+      await manager.close();
+      await bus.close();
+      await store.close();
+      if (!options.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The admin API's resources as they travel (proto3 JSON, reference §3.1/§3.3): lowerCamelCase,
+ * 64-bit integers as decimal strings, bytes as base64, times as RFC 3339, enums by name, fields
+ * at their default value omitted. Shared by the server's converters and the client.
+ */
+import type {
+  GatewayAuthMethod,
+  GatewayType,
+  HttpState,
+  LogLevel,
+  MqttState,
+  PublicKeyFormat,
+} from '../domain/resources.js';
+
+export interface ApiEventNotificationConfig {
+  readonly pubsubTopicName: string;
+  readonly subfolderMatches?: string;
+}
+
+export interface ApiStateNotificationConfig {
+  readonly pubsubTopicName: string;
+}
+
+export interface ApiRegistryCredential {
+  readonly publicKeyCertificate: {
+    readonly format: 'X509_CERTIFICATE_PEM';
+    readonly certificate: string;
+  };
+}
+
+export interface ApiDeviceRegistry {
+  readonly id: string;
+  readonly name: string;
+  readonly eventNotificationConfigs?: readonly ApiEventNotificationConfig[];
+  readonly stateNotificationConfig?: ApiStateNotificationConfig;
+  readonly mqttConfig?: { readonly mqttEnabledState?: MqttState };
+  readonly httpConfig?: { readonly httpEnabledState?: HttpState };
+  readonly logLevel?: LogLevel;
+  readonly credentials?: readonly ApiRegistryCredential[];
+}
+
+/** What a caller may send to create or patch a registry (`id` only on create). */
+export type ApiDeviceRegistryInput = Partial<Omit<ApiDeviceRegistry, 'name'>>;
+
+export interface ApiPublicKeyCredential {
+  readonly format: PublicKeyFormat;
+  readonly key: string;
+}
+
+export interface ApiDeviceCredential {
+  readonly publicKey: ApiPublicKeyCredential;
+  /** RFC 3339. */
+  readonly expirationTime?: string;
+}
+
+export interface ApiDeviceConfig {
+  /** int64 as a string. */
+  readonly version: string;
+  readonly cloudUpdateTime?: string;
+  readonly deviceAckTime?: string;
+  /** base64. */
+  readonly binaryData?: string;
+}
+
+export interface ApiDeviceState {
+  readonly updateTime: string;
+  readonly binaryData?: string;
+}
+
+export interface ApiGatewayConfig {
+  readonly gatewayType?: GatewayType;
+  readonly gatewayAuthMethod?: GatewayAuthMethod;
+  readonly lastAccessedGatewayId?: string;
+  readonly lastAccessedGatewayTime?: string;
+}
+
+export interface ApiStatus {
+  readonly code?: number;
+  readonly message?: string;
+}
+
+export interface ApiDevice {
+  readonly id: string;
+  /** Ends in the numeric id (reference §3.2). */
+  readonly name: string;
+  readonly numId: string;
+  readonly credentials?: readonly ApiDeviceCredential[];
+  readonly lastHeartbeatTime?: string;
+  readonly lastEventTime?: string;
+  readonly lastStateTime?: string;
+  readonly lastConfigAckTime?: string;
+  readonly lastConfigSendTime?: string;
+  readonly blocked?: boolean;
+  readonly lastErrorTime?: string;
+  readonly lastErrorStatus?: ApiStatus;
+  readonly config?: ApiDeviceConfig;
+  readonly state?: ApiDeviceState;
+  readonly logLevel?: LogLevel;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly gatewayConfig?: ApiGatewayConfig;
+}
+
+/** What a caller may send to create or patch a device; output-only fields are ignored. */
+export interface ApiDeviceInput {
+  readonly id?: string;
+  readonly credentials?: readonly ApiDeviceCredential[];
+  readonly blocked?: boolean;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly logLevel?: LogLevel;
+  readonly gatewayConfig?: Pick<ApiGatewayConfig, 'gatewayType' | 'gatewayAuthMethod'>;
+  /** On create only: the initial config (version must be 0 or absent). */
+  readonly config?: { readonly version?: string | number; readonly binaryData?: string };
+}
+
+export interface ApiListDeviceRegistriesResponse {
+  readonly deviceRegistries?: readonly ApiDeviceRegistry[];
+  readonly nextPageToken?: string;
+}
+
+export interface ApiListDevicesResponse {
+  readonly devices?: readonly ApiDevice[];
+  readonly nextPageToken?: string;
+}
+
+export interface ApiListDeviceConfigVersionsResponse {
+  readonly deviceConfigs?: readonly ApiDeviceConfig[];
+}
+
+export interface ApiListDeviceStatesResponse {
+  readonly deviceStates?: readonly ApiDeviceState[];
+}
+
+export interface ApiFieldViolation {
+  readonly field: string;
+  readonly description: string;
+}
+
+/** The google.rpc error envelope (reference §3.8). */
+export interface ApiErrorEnvelope {
+  readonly error: {
+    readonly code: number;
+    readonly message: string;
+    readonly status: string;
+    readonly details?: ReadonlyArray<{
+      readonly '@type': string;
+      readonly fieldViolations?: readonly ApiFieldViolation[];
+    }>;
+  };
+}
