@@ -1,0 +1,1010 @@
+/**
+ * The broker over real TLS, with the real device manager on a temporary SQLite store, real device
+ * keys and real JWTs. Clients are mqtt.js (what devices and backends run) and, where a test must
+ * control every byte or withhold an acknowledgement, a raw TLS socket speaking mqtt-packet.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
+import pino from 'pino';
+import { LocalBus } from '../bus/local-bus.js';
+import type { DeviceName, RegistryName } from '../domain/names.js';
+import { generateAdminToken, hashAdminToken, verifyAdminToken } from '../identity/admin-token.js';
+import { signDeviceJwt } from '../identity/device-jwt.js';
+import { fingerprintOf } from '../identity/public-key.js';
+import { ensureDevelopmentPki, type ServerTlsMaterial } from '../pki/development-ca.js';
+import { DeviceManagerService } from '../registry/device-manager-service.js';
+import type { DeviceGateway } from '../registry/device-manager.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
+import { Broker } from './broker.js';
+import { TOKEN_EXPIRED_MESSAGE } from './handle-connect.js';
+import type { BrokerLimits } from './limits.js';
+
+const PROJECT = 'acme';
+const LOCATION = 'europe-west1';
+const REGISTRY = 'fleet';
+const REG: RegistryName = { project: PROJECT, location: LOCATION, registry: REGISTRY };
+const ADMIN_TOKEN = generateAdminToken();
+const ADMIN_HASH = hashAdminToken(ADMIN_TOKEN);
+
+const dir = mkdtempSync(join(tmpdir(), 'keyway-mqtt-'));
+let pki: ServerTlsMaterial;
+let dbCounter = 0;
+
+before(async () => {
+  pki = await ensureDevelopmentPki(join(dir, 'pki'), []);
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+// ---- harness -----------------------------------------------------------------------------------
+
+interface Harness {
+  readonly broker: Broker;
+  readonly port: number;
+  readonly service: DeviceManagerService;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+async function startBroker(
+  limits: Partial<BrokerLimits> = {},
+  /** Failure injection around the real device manager. */
+  wrap: (service: DeviceManagerService) => DeviceGateway = (service) => service,
+): Promise<Harness> {
+  const store = await openSqliteStore(join(dir, `db-${++dbCounter}`, 'keyway.db'));
+  const bus = new LocalBus();
+  const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000 });
+  await service.createRegistry(REG, REGISTRY, {});
+  const broker = new Broker({
+    gateway: wrap(service),
+    bus,
+    verifyAdminToken: (token) => verifyAdminToken(token, ADMIN_HASH),
+    tls: { cert: pki.certPem, key: pki.keyPem },
+    host: '127.0.0.1',
+    port: 0,
+    logger: pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' }),
+    limits,
+  });
+  const { port } = await broker.start();
+  return {
+    broker,
+    port,
+    service,
+    store,
+    close: async () => {
+      await broker.close();
+      await service.close();
+      await bus.close();
+      await store.close();
+    },
+  };
+}
+
+interface TestDevice {
+  readonly id: string;
+  readonly name: DeviceName;
+  readonly clientId: string;
+  readonly privatePem: string;
+  readonly fingerprint: string;
+  token(lifetimeSeconds?: number): Promise<string>;
+}
+
+function keyPair(type: 'es256' | 'rs256' = 'es256') {
+  const pair =
+    type === 'es256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    publicPem: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    privatePem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    fingerprint: fingerprintOf(pair.publicKey),
+    format: type === 'es256' ? ('ES256_PEM' as const) : ('RSA_PEM' as const),
+  };
+}
+
+async function addDevice(h: Harness, id: string, options: { type?: 'es256' | 'rs256'; config?: string } = {}): Promise<TestDevice> {
+  const keys = keyPair(options.type);
+  const name: DeviceName = { ...REG, device: id };
+  await h.service.createDevice(REG, id, {
+    credentials: [{ publicKey: { format: keys.format, key: keys.publicPem } }],
+    ...(options.config !== undefined ? { configData: Buffer.from(options.config) } : {}),
+  });
+  return {
+    id,
+    name,
+    clientId: `projects/${PROJECT}/locations/${LOCATION}/registries/${REGISTRY}/devices/${id}`,
+    privatePem: keys.privatePem,
+    fingerprint: keys.fingerprint,
+    token: (lifetimeSeconds = 3600) => signDeviceJwt(keys.privatePem, { audience: PROJECT, lifetimeSeconds }),
+  };
+}
+
+const lastError = async (h: Harness, d: TestDevice) => {
+  await h.service.flush();
+  return (await h.service.getDevice(d.name)).lastErrorStatus;
+};
+
+// ---- clients -----------------------------------------------------------------------------------
+
+function mqttConnect(port: number, options: IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect({
+      protocol: 'mqtts',
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port,
+      ca: [pki.caCertPem],
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...options,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (e) => {
+      client.end(true);
+      reject(e);
+    });
+  });
+}
+
+async function connectDevice(h: Harness, d: TestDevice, options: IClientOptions = {}): Promise<MqttClient> {
+  return mqttConnect(h.port, { clientId: d.clientId, username: 'unused', password: await d.token(), ...options });
+}
+
+function connectBackend(h: Harness, clientId = `backend-${randomBytes(4).toString('hex')}`): Promise<MqttClient> {
+  return mqttConnect(h.port, { clientId, username: 'admin', password: ADMIN_TOKEN });
+}
+
+/** Resolves when the server closed the client's connection; fails if it stays open too long. */
+const closed = (client: MqttClient, timeoutMs = 5000): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (!client.connected) return resolve();
+    const timer = setTimeout(() => reject(new Error(`connection still open after ${timeoutMs} ms`)), timeoutMs);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+const refusedWith = (code: number) => (e: unknown) => (e as { code?: number }).code === code;
+
+interface Message {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: number;
+}
+
+/** Every message a client receives, in order. */
+function inbox(client: MqttClient): Message[] {
+  const messages: Message[] = [];
+  client.on('message', (topic, payload, packet) => messages.push({ topic, payload, qos: packet.qos }));
+  return messages;
+}
+
+async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(20);
+    }
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const utf8 = (text: string): Buffer => {
+  const bytes = Buffer.from(text);
+  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
+};
+
+/**
+ * A CONNECT with a password and no user name, which MQTT 3.1.1 forbids but device libraries send:
+ * mqtt-packet will not encode it, so the bytes are laid out by hand (cleanSession 0).
+ */
+function passwordOnlyConnect(clientId: string, password: string): Buffer {
+  const body = Buffer.concat([utf8('MQTT'), Buffer.from([4, 0x40, 0, 60]), utf8(clientId), utf8(password)]);
+  const length: number[] = [];
+  let n = body.length;
+  do {
+    length.push((n % 128) | (n >= 128 ? 0x80 : 0));
+    n = Math.floor(n / 128);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+}
+
+/** A TLS client that speaks MQTT packet by packet and sees every byte the server sends. */
+class RawClient {
+  readonly packets: Packet[] = [];
+  readonly bytes: Buffer[] = [];
+  readonly closed: Promise<void>;
+  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
+  #wake: (() => void) | undefined;
+  #isClosed = false;
+
+  private constructor(readonly socket: TLSSocket) {
+    this.#parser.on('packet', (p: Packet) => {
+      this.packets.push(p);
+      this.#wake?.();
+    });
+    this.#parser.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      this.bytes.push(chunk);
+      this.#parser.parse(chunk);
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.#isClosed = true;
+        this.#wake?.();
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [pki.caCertPem] }, () =>
+        resolve(new RawClient(socket)),
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  static async device(h: Harness, d: TestDevice, keepalive = 60): Promise<RawClient> {
+    const c = await RawClient.open(h.port);
+    const connack = await c.connect(d.clientId, await d.token(), keepalive);
+    assert.equal(connack.returnCode, 0);
+    return c;
+  }
+
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  send(packet: Packet | Buffer): void {
+    this.socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet));
+  }
+
+  async connect(clientId: string, password: string | undefined, keepalive = 60, username = 'unused'): Promise<IConnackPacket> {
+    this.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId,
+      keepalive,
+      username,
+      ...(password !== undefined ? { password: Buffer.from(password) } : {}),
+    });
+    return (await this.next('connack')) as IConnackPacket;
+  }
+
+  /** Takes the first received packet of `cmd` (waiting for it); rejects if the connection closes first. */
+  async next(cmd: Packet['cmd'], timeoutMs = 5000): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.packets.findIndex((p) => p.cmd === cmd);
+      if (i >= 0) return this.packets.splice(i, 1)[0] as Packet;
+      if (this.#isClosed) throw new Error(`closed before a ${cmd} arrived`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${cmd} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Resolves with how long the server took to close, failing after `timeoutMs`. */
+  async closedWithin(timeoutMs: number): Promise<number> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.closed,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    return Date.now() - started;
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+// ---- tests -------------------------------------------------------------------------------------
+
+describe('MQTT broker', () => {
+  let h: Harness;
+  const clients: MqttClient[] = [];
+  const raws: RawClient[] = [];
+  const track = <C extends MqttClient | RawClient>(c: C): C => {
+    if (c instanceof RawClient) raws.push(c);
+    else clients.push(c);
+    return c;
+  };
+  before(async () => {
+    h = await startBroker({ configRetryMs: 100 });
+  });
+  after(async () => {
+    for (const c of clients) c.end(true);
+    for (const r of raws) r.end();
+    await h.close();
+  });
+
+  describe('CONNECT', () => {
+    test('ES256 and RS256 devices connect with their JWT as password; the user name is ignored', async () => {
+      const es = await addDevice(h, 'conn-es256');
+      const rs = await addDevice(h, 'conn-rs256', { type: 'rs256' });
+      const a = track(await connectDevice(h, es, { username: 'whatever' }));
+      const b = track(await connectDevice(h, rs));
+      assert.equal(a.connected && b.connected, true);
+      // Some clients send a password without a user name (and cleanSession 0).
+      const raw = track(await RawClient.open(h.port));
+      raw.send(passwordOnlyConnect(es.clientId, await es.token()));
+      const connack = (await raw.next('connack')) as IConnackPacket;
+      assert.equal(connack.returnCode, 0);
+      assert.equal(connack.sessionPresent, false, 'no session is ever kept, even for cleanSession 0');
+    });
+
+    test('a device may name itself by its numeric id', async () => {
+      const d = await addDevice(h, 'conn-numeric');
+      const { numId } = await h.service.getDevice(d.name);
+      const client = track(await mqttConnect(h.port, { clientId: d.clientId.replace(/conn-numeric$/, numId), username: 'u', password: await d.token() }));
+      await client.publishAsync(`/devices/${d.id}/events`, 'x', { qos: 1 });
+    });
+
+    test('a bad token gets CONNACK 5 and nothing else', async () => {
+      const d = await addDevice(h, 'conn-bad');
+      const other = keyPair();
+      const wrongKey = await signDeviceJwt(other.privatePem, { audience: PROJECT });
+      const wrongAudience = await signDeviceJwt(d.privatePem, { audience: 'other-project' });
+      for (const password of [wrongKey, wrongAudience, 'not-a-jwt', undefined]) {
+        const raw = track(await RawClient.open(h.port));
+        const connack = await raw.connect(d.clientId, password);
+        assert.equal(connack.returnCode, 5, String(password));
+        await raw.closedWithin(2000);
+        assert.deepEqual([...Buffer.concat(raw.bytes)], [0x20, 0x02, 0x00, 0x05], 'only the CONNACK');
+      }
+      await assert.rejects(mqttConnect(h.port, { clientId: d.clientId, username: 'u', password: wrongKey }), refusedWith(5));
+      const unknown = await signDeviceJwt(d.privatePem, { audience: PROJECT });
+      await assert.rejects(mqttConnect(h.port, { clientId: d.clientId.replace('conn-bad', 'nobody'), username: 'u', password: unknown }), refusedWith(5));
+    });
+
+    test('the admin user name does not turn a device client id into a backend', async () => {
+      const d = await addDevice(h, 'conn-admin');
+      await assert.rejects(mqttConnect(h.port, { clientId: d.clientId, username: 'admin', password: ADMIN_TOKEN }), refusedWith(5));
+    });
+
+    test('a backend needs the admin user and the admin token; anyone else is refused', async () => {
+      track(await connectBackend(h));
+      track(await mqttConnect(h.port, { clientId: '', username: 'admin', password: ADMIN_TOKEN }));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'admin', password: generateAdminToken() }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'admin' }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'root', password: ADMIN_TOKEN }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'anonymous' }), refusedWith(5));
+    });
+
+    test('MQTT 3.1 gets CONNACK 1; MQTT 5 gets a v5 CONNACK with reason 0x84; both are closed', async () => {
+      await assert.rejects(mqttConnect(h.port, { clientId: 'x', protocolId: 'MQIsdp', protocolVersion: 3 }), refusedWith(1));
+
+      const raw = track(await RawClient.open(h.port));
+      raw.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'v5', keepalive: 60 }, { protocolVersion: 5 }));
+      await raw.closedWithin(2000);
+      const bytes = Buffer.concat(raw.bytes);
+      assert.equal(bytes[0], 0x20, 'CONNACK');
+      assert.equal(bytes[3], 0x84, 'Unsupported Protocol Version');
+    });
+
+    test('an unknown protocol level gets CONNACK 1', async () => {
+      const raw = track(await RawClient.open(h.port));
+      raw.send(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x09, 0x02, 0x00, 0x3c, 0x00, 0x00]));
+      await raw.closedWithin(2000);
+      assert.deepEqual([...Buffer.concat(raw.bytes)], [0x20, 0x02, 0x00, 0x01]);
+    });
+
+    test('a second CONNECT closes the connection', async () => {
+      const d = await addDevice(h, 'conn-twice');
+      const raw = track(await RawClient.device(h, d));
+      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: d.clientId, keepalive: 60, username: 'u', password: Buffer.from(await d.token()) });
+      await raw.closedWithin(2000);
+      assert.equal(raw.packets.length, 0, 'no second CONNACK');
+    });
+
+    test('a packet before CONNECT closes the connection', async () => {
+      const raw = track(await RawClient.open(h.port));
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 0 }] });
+      await raw.closedWithin(2000);
+      assert.equal(raw.bytes.length, 0);
+    });
+
+    test('a will is accepted and discarded: nobody receives it', async () => {
+      const d = await addDevice(h, 'conn-will');
+      const backend = track(await connectBackend(h));
+      await backend.subscribeAsync('registries/#', { qos: 1 });
+      const got = inbox(backend);
+      const client = await connectDevice(h, d, { will: { topic: `/devices/${d.id}/events`, payload: Buffer.from('bye'), qos: 1, retain: false } });
+      client.stream.destroy();
+      await sleep(200);
+      assert.deepEqual(got, []);
+    });
+
+    test('a second connection of a device takes over: the first is closed', async () => {
+      const d = await addDevice(h, 'conn-takeover');
+      const first = track(await connectDevice(h, d));
+      const firstClosed = closed(first);
+      const second = track(await connectDevice(h, d));
+      await firstClosed;
+      assert.equal(second.connected, true);
+      // The survivor is the device's connection: it still receives commands.
+      await second.subscribeAsync(`/devices/${d.id}/commands/#`, { qos: 1 });
+      const got = inbox(second);
+      await h.service.sendCommandToDevice(d.name, Buffer.from('still me'));
+      await eventually(() => assert.equal(got[0]?.payload.toString(), 'still me'));
+    });
+  });
+
+  describe('device PUBLISH', () => {
+    test('events with and without subfolders and state are acknowledged and reach backends under their registry', async () => {
+      const d = await addDevice(h, 'pub-dev');
+      const backend = track(await connectBackend(h));
+      await backend.subscribeAsync(`registries/${REGISTRY}/devices/${d.id}/#`, { qos: 1 });
+      const got = inbox(backend);
+      const client = track(await connectDevice(h, d));
+
+      await client.publishAsync(`/devices/${d.id}/events`, 'plain', { qos: 1 });
+      await client.publishAsync(`/devices/${d.id}/events/alerts/high`, Buffer.from([0, 1, 255]), { qos: 1 });
+      await client.publishAsync(`/devices/${d.id}/state`, '{"on":true}', { qos: 1, retain: true });
+      await client.publishAsync(`/devices/${d.id}/events`, 'qos0', { qos: 0 });
+
+      await eventually(() => assert.equal(got.length, 4));
+      assert.deepEqual(
+        got.map((m) => [m.topic, m.qos]),
+        [
+          [`registries/${REGISTRY}/devices/${d.id}/events`, 1],
+          [`registries/${REGISTRY}/devices/${d.id}/events/alerts/high`, 1],
+          [`registries/${REGISTRY}/devices/${d.id}/state`, 1],
+          [`registries/${REGISTRY}/devices/${d.id}/events`, 0],
+        ],
+      );
+      assert.deepEqual([...(got[1]?.payload ?? [])], [0, 1, 255]);
+
+      const states = await h.service.listStates(d.name);
+      assert.equal(states[0]?.binaryData.toString(), '{"on":true}', 'the PUBACK came after the store accepted it');
+      await h.service.flush();
+      const device = await h.service.getDevice(d.name);
+      assert.ok(device.lastEventTime);
+    });
+
+    test('a backend gets one copy per message at min(subscription QoS, publish QoS), whatever its overlapping filters', async () => {
+      const d = await addDevice(h, 'pub-overlap');
+      const backend = track(await connectBackend(h));
+      const granted = await backend.subscribeAsync({
+        'registries/#': { qos: 0 },
+        [`registries/${REGISTRY}/devices/+/events`]: { qos: 1 },
+        [`registries/+/devices/${d.id}/events/#`]: { qos: 0 },
+      });
+      assert.deepEqual(granted.map((g) => g.qos), [0, 1, 0]);
+      const got = inbox(backend);
+      const client = track(await connectDevice(h, d));
+      await client.publishAsync(`/devices/${d.id}/events`, 'one', { qos: 1 });
+      await client.publishAsync(`/devices/${d.id}/events`, 'two', { qos: 0 });
+      await client.publishAsync(`/devices/${d.id}/state`, 'three', { qos: 1 });
+      await eventually(() => assert.equal(got.length, 3));
+      await sleep(100);
+      assert.deepEqual(got.map((m) => [m.payload.toString(), m.qos]), [['one', 1], ['two', 0], ['three', 0]]);
+    });
+
+    test("publishing to another device's topic or any foreign topic closes the connection and records why", async () => {
+      const d = await addDevice(h, 'pub-foreign');
+      await addDevice(h, 'pub-victim');
+      for (const topic of ['/devices/pub-victim/events', '/devices/pub-victim/state', `/devices/${d.id}/config`, 'registries/fleet/devices/pub-victim/events', 'projects/acme/topics/t']) {
+        const client = track(await connectDevice(h, d));
+        const gone = closed(client);
+        client.publish(topic, 'x', { qos: 1 });
+        await gone;
+        const error = await lastError(h, d);
+        assert.equal(error?.code, 7, topic);
+        assert.match(error?.message ?? '', /^mqtt: /);
+      }
+    });
+
+    test('QoS 2 closes the connection', async () => {
+      const d = await addDevice(h, 'pub-qos2');
+      const client = track(await connectDevice(h, d));
+      const gone = closed(client);
+      client.publish(`/devices/${d.id}/events`, 'x', { qos: 2 });
+      await gone;
+      assert.equal((await lastError(h, d))?.code, 3);
+    });
+
+    test('events over 256 KB and state over 64 KB close the connection', async () => {
+      const d = await addDevice(h, 'pub-big');
+      for (const [topic, size] of [[`/devices/${d.id}/events`, 256 * 1024 + 1], [`/devices/${d.id}/state`, 64 * 1024 + 1]] as const) {
+        const client = track(await connectDevice(h, d));
+        const gone = closed(client);
+        client.publish(topic, Buffer.alloc(size), { qos: 1 });
+        await gone;
+        const error = await lastError(h, d);
+        assert.equal(error?.code, 3);
+        assert.match(error?.message ?? '', /exceeds the limit/);
+      }
+      // Exactly at the limits is fine.
+      const client = track(await connectDevice(h, d));
+      await client.publishAsync(`/devices/${d.id}/events`, Buffer.alloc(256 * 1024), { qos: 1 });
+      await client.publishAsync(`/devices/${d.id}/state`, Buffer.alloc(64 * 1024), { qos: 1 });
+    });
+
+    test('a backend may not publish', async () => {
+      const backend = track(await connectBackend(h));
+      const gone = closed(backend);
+      backend.publish('registries/fleet/devices/x/events', 'spoof', { qos: 0 });
+      await gone;
+    });
+  });
+
+  describe('SUBSCRIBE', () => {
+    test("a device subscribing to anything but its config and commands/# is closed without a SUBACK", async () => {
+      const d = await addDevice(h, 'sub-foreign');
+      await addDevice(h, 'sub-victim');
+      for (const filter of ['#', '/devices/+/config', '/devices/sub-victim/config', '/devices/sub-victim/commands/#', `/devices/${d.id}/#`, 'registries/#', '$SYS/#']) {
+        const raw = track(await RawClient.device(h, d));
+        raw.send({
+          cmd: 'subscribe',
+          messageId: 7,
+          subscriptions: [
+            { topic: `/devices/${d.id}/config`, qos: 1 },
+            { topic: filter, qos: 0 },
+          ],
+        });
+        await raw.closedWithin(2000);
+        assert.deepEqual(raw.packets, [], `${filter}: no SUBACK, no config`);
+        assert.equal((await lastError(h, d))?.code, 7);
+      }
+    });
+
+    test('a device is granted at most QoS 1; UNSUBSCRIBE is acknowledged', async () => {
+      const d = await addDevice(h, 'sub-qos');
+      const client = track(await connectDevice(h, d));
+      const granted = await client.subscribeAsync({ [`/devices/${d.id}/commands/#`]: { qos: 2 }, [`/devices/${d.id}/config`]: { qos: 0 } });
+      assert.deepEqual(granted.map((g) => g.qos), [1, 0]);
+      await client.unsubscribeAsync(`/devices/${d.id}/commands/#`);
+      await assert.rejects(h.service.sendCommandToDevice(d.name, Buffer.from('x')), /not subscribed to the commands topic/);
+    });
+
+    test('a backend may subscribe only to device traffic under registries/: other filters get 0x80', async () => {
+      const backend = track(await RawClient.open(h.port));
+      assert.equal((await backend.connect('backend-filters', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+      backend.send({
+        cmd: 'subscribe',
+        messageId: 3,
+        subscriptions: ['#', '$SYS/#', '/devices/+/config', '/devices/#', 'registries/fleet/devices/+/commands/#', 'registries/+/devices/+/events'].map(
+          (topic) => ({ topic, qos: 2 as const }),
+        ),
+      });
+      const suback = (await backend.next('suback')) as ISubackPacket;
+      assert.deepEqual(suback.granted, [128, 128, 128, 128, 128, 1]);
+      // The refused filters deliver nothing, the granted one does.
+      const d = await addDevice(h, 'sub-backend-dev');
+      const client = track(await connectDevice(h, d));
+      await client.subscribeAsync(`/devices/${d.id}/config`, { qos: 0 });
+      await h.service.sendCommandToDevice(d.name, Buffer.from('c')).catch(() => undefined);
+      await client.publishAsync(`/devices/${d.id}/events`, 'e', { qos: 1 });
+      const publish = (await backend.next('publish')) as IPublishPacket;
+      assert.equal(publish.topic, `registries/${REGISTRY}/devices/${d.id}/events`);
+      await sleep(100);
+      assert.deepEqual(backend.packets, []);
+    });
+  });
+
+  describe('config', () => {
+    test('the latest config is sent on subscribe and re-sent with DUP at QoS 1 until the PUBACK, which records the ack', async () => {
+      const d = await addDevice(h, 'cfg-retry', { config: 'v1' });
+      await h.service.modifyCloudToDeviceConfig(d.name, 0, Buffer.from('v2'));
+      const raw = track(await RawClient.device(h, d));
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/devices/${d.id}/config`, qos: 1 }] });
+      assert.deepEqual(((await raw.next('suback')) as ISubackPacket).granted, [1]);
+      const first = (await raw.next('publish')) as IPublishPacket;
+      const again = (await raw.next('publish')) as IPublishPacket;
+      assert.equal(first.topic, `/devices/${d.id}/config`);
+      assert.equal(first.payload.toString(), 'v2');
+      assert.equal(first.qos, 1);
+      assert.equal(first.dup, false);
+      assert.equal(again.dup, true);
+      assert.equal(again.messageId, first.messageId);
+      assert.equal(again.payload.toString(), 'v2');
+
+      raw.send({ cmd: 'puback', messageId: first.messageId as number });
+      const acked = await eventually(async () => {
+        const [latest] = await h.service.listConfigVersions(d.name, 1);
+        assert.ok(latest?.deviceAckTime);
+        return latest;
+      });
+      assert.equal(acked?.version, 2);
+      await sleep(50);
+      raw.packets.length = 0;
+      await sleep(300);
+      assert.deepEqual(raw.packets, [], 'no more re-sends after the PUBACK');
+      await h.service.flush();
+      const device = await h.service.getDevice(d.name);
+      assert.ok(device.lastConfigSendTime && device.lastConfigAckTime);
+    });
+
+    test('a newer version replaces the unacknowledged one; a late PUBACK of the old one acknowledges nothing', async () => {
+      const d = await addDevice(h, 'cfg-replace', { config: 'old' });
+      const raw = track(await RawClient.device(h, d));
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/devices/${d.id}/config`, qos: 1 }] });
+      const old = (await raw.next('publish')) as IPublishPacket;
+      assert.equal(old.payload.toString(), 'old');
+      await h.service.modifyCloudToDeviceConfig(d.name, 1, Buffer.from('new'));
+      let fresh: IPublishPacket;
+      do fresh = (await raw.next('publish')) as IPublishPacket;
+      while (fresh.payload.toString() === 'old');
+      assert.equal(fresh.payload.toString(), 'new');
+      assert.equal(fresh.dup, false);
+      assert.notEqual(fresh.messageId, old.messageId);
+      raw.packets.length = 0;
+      await sleep(250);
+      const resent = raw.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
+      assert.ok(resent.length >= 1);
+      assert.ok(resent.every((p) => p.payload.toString() === 'new' && p.dup && p.messageId === fresh.messageId));
+
+      raw.send({ cmd: 'puback', messageId: old.messageId as number });
+      await sleep(100);
+      assert.equal((await h.service.listConfigVersions(d.name))[1]?.deviceAckTime, undefined);
+      raw.send({ cmd: 'puback', messageId: fresh.messageId as number });
+      await eventually(async () => assert.ok((await h.service.listConfigVersions(d.name, 1))[0]?.deviceAckTime));
+    });
+
+    test('at QoS 0 each version is sent once and never re-sent', async () => {
+      const d = await addDevice(h, 'cfg-qos0', { config: 'a' });
+      const client = track(await connectDevice(h, d));
+      const got = inbox(client);
+      await client.subscribeAsync(`/devices/${d.id}/config`, { qos: 0 });
+      await eventually(() => assert.equal(got.length, 1));
+      await h.service.modifyCloudToDeviceConfig(d.name, 0, Buffer.from('b'));
+      await eventually(() => assert.equal(got.length, 2));
+      await sleep(300);
+      assert.deepEqual(got.map((m) => [m.payload.toString(), m.qos]), [['a', 0], ['b', 0]]);
+    });
+
+    test('an empty config is delivered as an empty payload', async () => {
+      const d = await addDevice(h, 'cfg-empty');
+      const client = track(await connectDevice(h, d));
+      const got = inbox(client);
+      await client.subscribeAsync(`/devices/${d.id}/config`, { qos: 1 });
+      await eventually(() => assert.equal(got[0]?.payload.length, 0));
+    });
+  });
+
+  describe('commands', () => {
+    test('reach only a connected device subscribed to commands/#, on commands[/subfolder] at its QoS', async () => {
+      const d = await addDevice(h, 'cmd-dev');
+      await assert.rejects(h.service.sendCommandToDevice(d.name, Buffer.from('x')), /is not connected/);
+      const client = track(await connectDevice(h, d));
+      await assert.rejects(h.service.sendCommandToDevice(d.name, Buffer.from('x')), /not subscribed to the commands topic/);
+      await client.subscribeAsync(`/devices/${d.id}/commands/#`, { qos: 1 });
+      const got = inbox(client);
+      await h.service.sendCommandToDevice(d.name, Buffer.from('reboot'));
+      await h.service.sendCommandToDevice(d.name, Buffer.from('off'), 'power/now');
+      await eventually(() => assert.equal(got.length, 2));
+      assert.deepEqual(got.map((m) => [m.topic, m.payload.toString(), m.qos]), [
+        [`/devices/${d.id}/commands`, 'reboot', 1],
+        [`/devices/${d.id}/commands/power/now`, 'off', 1],
+      ]);
+      client.end(true);
+      await eventually(() => assert.rejects(h.service.sendCommandToDevice(d.name, Buffer.from('x')), /is not connected/));
+    });
+  });
+
+  describe('revocation', () => {
+    test('blocking a device closes its connection at once, and it cannot come back', async () => {
+      const d = await addDevice(h, 'rev-block');
+      const client = track(await connectDevice(h, d));
+      const gone = closed(client);
+      await h.service.patchDevice(d.name, { blocked: true }, ['blocked']);
+      await gone;
+      await assert.rejects(connectDevice(h, d), refusedWith(5));
+    });
+
+    test('replacing the credential a connection used closes it; keeping it does not', async () => {
+      const d = await addDevice(h, 'rev-cred');
+      const extra = keyPair();
+      const current = await h.service.getDevice(d.name);
+      const client = track(await connectDevice(h, d));
+      // Adding a second credential keeps the one in use: the connection stays.
+      await h.service.patchDevice(d.name, { credentials: [...current.credentials, { publicKey: { format: 'ES256_PEM', key: extra.publicPem } }] }, ['credentials']);
+      await sleep(100);
+      assert.equal(client.connected, true);
+      const gone = closed(client);
+      await h.service.patchDevice(d.name, { credentials: [{ publicKey: { format: 'ES256_PEM', key: extra.publicPem } }] }, ['credentials']);
+      await gone;
+    });
+
+    test('deleting a device closes its connection', async () => {
+      const d = await addDevice(h, 'rev-delete');
+      const client = track(await connectDevice(h, d));
+      const gone = closed(client);
+      await h.service.deleteDevice(d.name);
+      await gone;
+    });
+  });
+});
+
+describe('MQTT broker limits and timers', () => {
+  test('token expiry closes the connection at exp + skew and records UNAUTHENTICATED', async () => {
+    const h = await startBroker({ jwtSkewSeconds: 1 });
+    try {
+      const d = await addDevice(h, 'timer-expiry');
+      const client = await mqttConnect(h.port, { clientId: d.clientId, username: 'u', password: await d.token(1) });
+      const started = Date.now();
+      await closed(client);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 900 && elapsed < 3000, `closed after ${elapsed} ms`);
+      assert.deepEqual(await lastError(h, d), { code: 16, message: TOKEN_EXPIRED_MESSAGE });
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('keep-alive: silence for 1.5 × keep-alive closes; pings keep the connection', async () => {
+    const h = await startBroker();
+    try {
+      const d = await addDevice(h, 'timer-keepalive');
+      const silent = await RawClient.device(h, d, 1);
+      const elapsed = await silent.closedWithin(3000);
+      assert.ok(elapsed >= 1300, `closed after ${elapsed} ms`);
+
+      const pinging = await RawClient.device(h, d, 1);
+      for (let i = 0; i < 4; i++) {
+        await sleep(500);
+        pinging.send({ cmd: 'pingreq' });
+        await pinging.next('pingresp');
+      }
+      assert.equal(pinging.isClosed, false);
+      await h.service.flush();
+      assert.ok((await h.service.getDevice(d.name)).lastHeartbeatTime, 'PINGREQ is the heartbeat');
+      pinging.end();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('the idle limit closes a device sending no PUBLISH or PINGREQ, whatever its keep-alive', async () => {
+    const h = await startBroker({ idleLimitMs: 600 });
+    try {
+      const d = await addDevice(h, 'timer-idle');
+      const raw = await RawClient.device(h, d, 0);
+      const started = Date.now();
+      // Other packets are not activity.
+      const chatter = setInterval(() => raw.send({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: ['/devices/x/config'] }), 100);
+      await raw.closedWithin(2000).finally(() => clearInterval(chatter));
+      assert.ok(Date.now() - started >= 500);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a connection that sends no CONNECT is closed after the connect timeout', async () => {
+    const h = await startBroker({ connectTimeoutMs: 300 });
+    try {
+      const raw = await RawClient.open(h.port);
+      const elapsed = await raw.closedWithin(2000);
+      assert.ok(elapsed >= 200, `closed after ${elapsed} ms`);
+      assert.equal(raw.bytes.length, 0);
+      await eventually(() => assert.equal(h.broker.connectionCount, 0));
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('an oversize packet is refused from its header, before the body is sent', async () => {
+    const h = await startBroker({ maxPacketBytes: 4096, maxConnectPacketBytes: 1024 });
+    try {
+      // Before authentication the bound is the CONNECT bound: announce 10 MB and send nothing more.
+      const raw = await RawClient.open(h.port);
+      raw.send(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x05]));
+      await raw.closedWithin(2000);
+      assert.equal(raw.bytes.length, 0);
+
+      const tooLongConnect = await RawClient.open(h.port);
+      tooLongConnect.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'x'.repeat(2000), keepalive: 60 });
+      await tooLongConnect.closedWithin(2000);
+      assert.equal(tooLongConnect.bytes.length, 0);
+
+      // After authentication the device bound applies, and the device learns why.
+      const d = await addDevice(h, 'limit-oversize');
+      const device = await RawClient.device(h, d);
+      const big = mqttPacket.generate({ cmd: 'publish', topic: `/devices/${d.id}/events`, payload: Buffer.alloc(5000), qos: 0, dup: false, retain: false });
+      device.send(big.subarray(0, 8));
+      await device.closedWithin(2000);
+      const error = await lastError(h, d);
+      assert.equal(error?.code, 3);
+      assert.match(error?.message ?? '', /exceeds the maximum of 4096 bytes/);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('garbage and malformed packets close the connection without harming the broker', async () => {
+    const h = await startBroker();
+    let unhandled: unknown;
+    const onUnhandled = (e: unknown): void => {
+      unhandled = e;
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const d = await addDevice(h, 'limit-garbage');
+      const inputs: Buffer[] = [
+        Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+        Buffer.from([0x30, 0x00]), // PUBLISH first
+        Buffer.from([0x00, 0x00]), // reserved packet type
+        Buffer.from([0x10, 0x02, 0x00, 0x04]), // truncated CONNECT
+        Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x03, 0x00, 0x3c, 0x00, 0x00]), // reserved flag set
+      ];
+      for (const input of inputs) {
+        const raw = await RawClient.open(h.port);
+        raw.send(input);
+        await raw.closedWithin(2000);
+      }
+      // After CONNECT: invalid flags, a server-only packet, a QoS 2 flow packet, random bytes.
+      const afterConnect = [
+        Buffer.from([0x80, 0x00]), // SUBSCRIBE with invalid flags
+        Buffer.from([0x82, 0x00]), // SUBSCRIBE without a packet id or filters
+        Buffer.from([0x20, 0x02, 0x00, 0x00]), // CONNACK: server-only
+        Buffer.from([0x62, 0x02, 0x00, 0x01]), // PUBREL: QoS 2 flows are not served
+        Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61]), // PUBLISH with both QoS bits
+        Buffer.from([0xf0, 0x00]), // AUTH: reserved in 3.1.1
+        Buffer.from([0x32, 0x05, 0x00, 0x09, 0x61, 0x62, 0x63]), // topic longer than the packet
+      ];
+      for (const input of afterConnect) {
+        const raw = await RawClient.device(h, d);
+        raw.send(input);
+        await raw.closedWithin(2000);
+      }
+      // Still serving.
+      const client = await connectDevice(h, d);
+      await client.publishAsync(`/devices/${d.id}/events`, 'alive', { qos: 1 });
+      client.end(true);
+      await sleep(50);
+      assert.equal(unhandled, undefined);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await h.close();
+    }
+  });
+
+  test('TLS below 1.2 is refused', async () => {
+    const h = await startBroker();
+    try {
+      await assert.rejects(
+        new Promise((resolve, reject) => {
+          const socket = tlsConnect({
+            host: '127.0.0.1',
+            port: h.port,
+            servername: 'localhost',
+            ca: [pki.caCertPem],
+            minVersion: 'TLSv1',
+            maxVersion: 'TLSv1.1',
+            ciphers: 'DEFAULT@SECLEVEL=0',
+          });
+          socket.once('secureConnect', () => {
+            socket.destroy();
+            resolve(undefined);
+          });
+          socket.once('error', reject);
+        }),
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a backend that does not read is closed once its outbound buffer stays over the bound', async () => {
+    const h = await startBroker({ outboundSoftBytes: 64 * 1024, outboundHardBytes: 256 * 1024, slowConsumerMs: 200 });
+    try {
+      const d = await addDevice(h, 'limit-slow');
+      for (const qos of [1, 0] as const) {
+        const backend = await RawClient.open(h.port);
+        assert.equal((await backend.connect('slow', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+        backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos }] });
+        await backend.next('suback');
+        backend.socket.pause();
+        const device = await connectDevice(h, d);
+        const payload = Buffer.alloc(200 * 1024);
+        const started = Date.now();
+        // A paused socket never reads the server's close: watch the broker's side instead.
+        while (h.broker.connectionCount === 2 && Date.now() - started < 10_000) {
+          await device.publishAsync(`/devices/${d.id}/events`, payload, { qos: 1 });
+        }
+        assert.equal(h.broker.connectionCount, 1, `QoS ${qos} slow consumer closed`);
+        backend.end();
+        assert.equal(device.connected, true, 'the publishing device is unaffected');
+        device.end(true);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a state the store does not accept is not acknowledged: the connection closes without PUBACK', async () => {
+    let failing = true;
+    const h = await startBroker({}, (service) =>
+      new Proxy(service, {
+        get(target, property, receiver) {
+          if (property === 'recordState' && failing) return async () => Promise.reject(new Error('disk full'));
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    );
+    try {
+      const d = await addDevice(h, 'limit-store-fails');
+      const raw = await RawClient.device(h, d);
+      raw.send({ cmd: 'publish', topic: `/devices/${d.id}/state`, payload: Buffer.from('s'), qos: 1, dup: false, retain: false, messageId: 9 });
+      await raw.closedWithin(2000);
+      assert.deepEqual(raw.packets, [], 'no PUBACK');
+      failing = false;
+      const again = await RawClient.device(h, d);
+      again.send({ cmd: 'publish', topic: `/devices/${d.id}/state`, payload: Buffer.from('s'), qos: 1, dup: false, retain: false, messageId: 9 });
+      assert.equal(((await again.next('puback')) as { messageId?: number }).messageId, 9);
+      again.end();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('QoS 1 deliveries beyond the in-flight window wait for acknowledgements, in order', async () => {
+    const h = await startBroker({ maxInflight: 2 });
+    try {
+      const d = await addDevice(h, 'limit-inflight');
+      const backend = await RawClient.open(h.port);
+      assert.equal((await backend.connect('windowed', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+      backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 1 }] });
+      await backend.next('suback');
+      const device = await connectDevice(h, d);
+      for (let i = 0; i < 5; i++) await device.publishAsync(`/devices/${d.id}/events`, String(i), { qos: 1 });
+      const first = (await backend.next('publish')) as IPublishPacket;
+      const second = (await backend.next('publish')) as IPublishPacket;
+      await sleep(100);
+      assert.equal(backend.packets.length, 0, 'no more than two unacknowledged');
+      const received = [first, second];
+      for (let i = 0; i < 5; i++) {
+        backend.send({ cmd: 'puback', messageId: (received[i] as IPublishPacket).messageId as number });
+        if (received.length < 5) received.push((await backend.next('publish')) as IPublishPacket);
+      }
+      assert.deepEqual(received.map((p) => p.payload.toString()), ['0', '1', '2', '3', '4']);
+      assert.equal(backend.isClosed, false);
+      device.end(true);
+      backend.end();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('close() ends every connection and resolves once all sockets are closed', async () => {
+    const h = await startBroker();
+    const d = await addDevice(h, 'limit-close');
+    const client = await connectDevice(h, d);
+    const backend = await connectBackend(h);
+    const idle = await RawClient.open(h.port);
+    await eventually(() => assert.equal(h.broker.connectionCount, 3));
+    const gone = Promise.all([closed(client), closed(backend), idle.closed]);
+    await h.close();
+    await gone;
+    assert.equal(h.broker.connectionCount, 0);
+    await assert.rejects(RawClient.open(h.port));
+  });
+});

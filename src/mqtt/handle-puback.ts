@@ -1,0 +1,13 @@
+/**
+ * PUBACK from a client (MQTT 3.1.1 §3.4): frees the packet id. For a device's pending config it
+ * is the config acknowledgement (reference §1.7). An unknown id is ignored.
+ */
+import type { IPubackPacket } from 'mqtt-packet';
+import type { ActiveState, Connection } from './connection.js';
+
+export function handlePuback(conn: Connection, state: ActiveState, packet: IPubackPacket): void {
+  const id = packet.messageId;
+  if (id === undefined) return;
+  const kind = conn.acknowledge(id);
+  if (kind === 'config' && state.phase === 'device') state.session.config.acknowledged(id);
+}

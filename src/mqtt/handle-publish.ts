@@ -1,0 +1,112 @@
+/**
+ * PUBLISH from a client (MQTT 3.1.1 §3.3, reference §1.5, §1.6, §1.9). A device may publish its
+ * own events and state only, at QoS 0 or 1; anything else records an error and closes the
+ * connection. The retain flag is ignored. Acknowledgement follows hand-off: an event is PUBACKed
+ * once queued to the backends, a state only once the store accepted it. Backends never publish.
+ */
+import type { IPublishPacket } from 'mqtt-packet';
+import { isKeywayError } from '../domain/errors.js';
+import { LIMITS } from '../domain/resources.js';
+import type { ActiveState, Connection } from './connection.js';
+import type { BrokerContext } from './context.js';
+import { clip, closeWithDeviceError } from './device-errors.js';
+import type { DeviceSession } from './device-session.js';
+
+export function handlePublish(
+  ctx: BrokerContext,
+  conn: Connection,
+  state: ActiveState,
+  packet: IPublishPacket,
+): void | Promise<void> {
+  if (state.phase === 'backend') {
+    conn.close('backend subscribers may not publish', { level: 'info' });
+    return;
+  }
+  const session = state.session;
+  const { topic, qos } = packet;
+  if (qos !== 0 && qos !== 1) {
+    closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', 'mqtt: QoS 2 is not supported.');
+    return;
+  }
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const target = session.topics.classifyPublish(topic);
+  switch (target.kind) {
+    case 'forbidden':
+      closeWithDeviceError(
+        ctx,
+        conn,
+        session,
+        'PERMISSION_DENIED',
+        `mqtt: The device is not allowed to publish to topic '${clip(topic)}'.`,
+      );
+      return;
+    case 'invalid':
+      closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', `mqtt: Invalid topic '${clip(topic)}': ${target.reason}.`);
+      return;
+    case 'events':
+      publishEvent(ctx, conn, session, payload, qos, target.suffix, packet.messageId);
+      return;
+    case 'state':
+      return publishState(ctx, conn, session, payload, qos, packet.messageId);
+  }
+}
+
+function publishEvent(
+  ctx: BrokerContext,
+  conn: Connection,
+  session: DeviceSession,
+  payload: Buffer,
+  qos: 0 | 1,
+  suffix: string,
+  messageId: number | undefined,
+): void {
+  if (payload.length > LIMITS.eventBytes) {
+    closeWithDeviceError(
+      ctx,
+      conn,
+      session,
+      'INVALID_ARGUMENT',
+      `mqtt: The telemetry event of ${payload.length} bytes exceeds the limit of ${LIMITS.eventBytes} bytes.`,
+    );
+    return;
+  }
+  ctx.gateway.recordEvent(session.key, ctx.now());
+  const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
+  ctx.backendSubscriptions.deliver(topic, payload, qos);
+  if (qos === 1) conn.send({ cmd: 'puback', messageId: messageId as number });
+}
+
+async function publishState(
+  ctx: BrokerContext,
+  conn: Connection,
+  session: DeviceSession,
+  payload: Buffer,
+  qos: 0 | 1,
+  messageId: number | undefined,
+): Promise<void> {
+  if (payload.length > LIMITS.stateBytes) {
+    closeWithDeviceError(
+      ctx,
+      conn,
+      session,
+      'INVALID_ARGUMENT',
+      `mqtt: The state of ${payload.length} bytes exceeds the limit of ${LIMITS.stateBytes} bytes.`,
+    );
+    return;
+  }
+  try {
+    await ctx.gateway.recordState(session.key, payload, ctx.now());
+  } catch (e) {
+    // Not acknowledged: the device keeps the state and sends it again on its next connection.
+    if (isKeywayError(e)) {
+      closeWithDeviceError(ctx, conn, session, e.status, `mqtt: The state was not accepted: ${e.message}`);
+    } else {
+      conn.log.warn({ err: e }, 'storing a device state failed');
+      conn.close('the state could not be stored', { level: 'warn' });
+    }
+    return;
+  }
+  if (!conn.isOpen) return;
+  ctx.backendSubscriptions.deliver(session.backendState, payload, qos);
+  if (qos === 1) conn.send({ cmd: 'puback', messageId: messageId as number });
+}

@@ -1,0 +1,69 @@
+/**
+ * SUBSCRIBE (MQTT 3.1.1 §3.8, reference §1.5–1.8). A device may subscribe to its own config and
+ * `commands/#` topics only; any other filter closes the connection without a SUBACK. Granted QoS
+ * is at most 1. Subscribing to config sends the latest version right after the SUBACK.
+ * A backend may subscribe to filters over the device traffic it is shown (backend-topics);
+ * a refused filter gets return code 0x80 and the others are granted.
+ */
+import type { ISubscribePacket } from 'mqtt-packet';
+import { backendFilterProblem } from './backend-topics.js';
+import type { BackendSession } from './backend-session.js';
+import type { ActiveState, Connection } from './connection.js';
+import type { BrokerContext } from './context.js';
+import { clip, closeWithDeviceError } from './device-errors.js';
+import type { DeviceSession, GrantedQoS } from './device-session.js';
+import { SUBACK_FAILURE } from './reason-codes.js';
+
+const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
+
+export function handleSubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, packet: ISubscribePacket): void {
+  if (state.phase === 'device') subscribeDevice(ctx, conn, state.session, packet);
+  else subscribeBackend(ctx, conn, state.session, packet);
+}
+
+function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSession, packet: ISubscribePacket): void {
+  // Every filter is checked before any takes effect: one foreign filter refuses the whole packet.
+  for (const { topic } of packet.subscriptions) {
+    if (session.topics.classifySubscription(topic) === undefined) {
+      closeWithDeviceError(
+        ctx,
+        conn,
+        session,
+        'PERMISSION_DENIED',
+        `mqtt: The device is not allowed to subscribe to topic '${clip(topic)}'.`,
+      );
+      return;
+    }
+  }
+  const granted: GrantedQoS[] = [];
+  let configQos: GrantedQoS | undefined;
+  for (const { topic, qos } of packet.subscriptions) {
+    const g = grant(qos);
+    granted.push(g);
+    if (session.topics.classifySubscription(topic) === 'commands') session.commandsQos = g;
+    else configQos = g;
+  }
+  conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
+  if (configQos !== undefined) session.config.subscribe(configQos);
+}
+
+function subscribeBackend(ctx: BrokerContext, conn: Connection, session: BackendSession, packet: ISubscribePacket): void {
+  const granted: number[] = [];
+  for (const { topic, qos } of packet.subscriptions) {
+    const problem = backendFilterProblem(topic);
+    if (problem !== undefined) {
+      conn.log.info({ filter: clip(topic), problem }, 'backend subscription refused');
+      granted.push(SUBACK_FAILURE);
+      continue;
+    }
+    if (!session.filters.has(topic) && session.filters.size >= ctx.limits.maxBackendSubscriptions) {
+      conn.log.info({ filter: clip(topic) }, 'backend subscription refused: too many subscriptions');
+      granted.push(SUBACK_FAILURE);
+      continue;
+    }
+    const g = grant(qos);
+    ctx.backendSubscriptions.add(conn, session, topic, g);
+    granted.push(g);
+  }
+  conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
+}

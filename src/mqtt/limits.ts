@@ -1,0 +1,95 @@
+/**
+ * The broker's bounds. Every resource a peer can make the broker spend (bytes buffered in and
+ * out, unacknowledged messages, subscriptions, time) has one, with a default that follows
+ * Cloud IoT Core's documented limits where it documented one (reference §1.2, §1.3, §1.11).
+ */
+import { fieldError } from '../domain/errors.js';
+import { LIMITS } from '../domain/resources.js';
+
+export interface BrokerLimits {
+  /** The TLS handshake, and then CONNECT → CONNACK (authentication included), must each finish within this. */
+  readonly connectTimeoutMs: number;
+  /** A device connection without PUBLISH or PINGREQ for this long is closed, whatever its keep-alive. */
+  readonly idleLimitMs: number;
+  /** A QoS 1 config delivery is re-sent (DUP) at this interval until the device acknowledges it. */
+  readonly configRetryMs: number;
+  /** Largest packet accepted before authentication: a CONNECT carries a client id and a JWT. */
+  readonly maxConnectPacketBytes: number;
+  /** Largest packet accepted after authentication (fixed header included). */
+  readonly maxPacketBytes: number;
+  /** Allowed clock skew after a token's `exp` before its connection is ended. */
+  readonly jwtSkewSeconds: number;
+  /** Bytes queued towards a peer beyond which QoS 0 deliveries to it are dropped. */
+  readonly outboundSoftBytes: number;
+  /** Bytes queued towards a peer beyond which its connection is closed at once. */
+  readonly outboundHardBytes: number;
+  /** A peer that stays above `outboundSoftBytes` this long is closed (a slow consumer). */
+  readonly slowConsumerMs: number;
+  /** QoS 1 messages sent to one peer and not yet acknowledged. */
+  readonly maxInflight: number;
+  /** Subscriptions one backend connection may hold. */
+  readonly maxBackendSubscriptions: number;
+  /** Open TLS connections the listener accepts. */
+  readonly maxConnections: number;
+  /** After the broker ends a connection, the peer has this long to close before it is destroyed. */
+  readonly closeGraceMs: number;
+}
+
+/** Headroom above the largest payload (256 KB events) for the fixed header, topic and packet id. */
+const PACKET_OVERHEAD_BYTES = 4 * 1024;
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  connectTimeoutMs: 10_000,
+  idleLimitMs: 20 * 60_000,
+  configRetryMs: 10_000,
+  maxConnectPacketBytes: 16 * 1024,
+  maxPacketBytes: LIMITS.eventBytes + PACKET_OVERHEAD_BYTES,
+  jwtSkewSeconds: 600,
+  outboundSoftBytes: 2 * 1024 * 1024,
+  outboundHardBytes: 16 * 1024 * 1024,
+  slowConsumerMs: 30_000,
+  maxInflight: 1024,
+  maxBackendSubscriptions: 1000,
+  maxConnections: 100_000,
+  closeGraceMs: 2_000,
+};
+
+/** Packet ids are 16 bits; some must stay free for allocation to terminate quickly. */
+const MAX_INFLIGHT_CEILING = 60_000;
+
+const MINIMUMS: { readonly [K in keyof BrokerLimits]: number } = {
+  connectTimeoutMs: 1,
+  idleLimitMs: 1,
+  configRetryMs: 1,
+  maxConnectPacketBytes: 64,
+  maxPacketBytes: 64,
+  jwtSkewSeconds: 0,
+  outboundSoftBytes: 0,
+  outboundHardBytes: 1,
+  slowConsumerMs: 1,
+  maxInflight: 1,
+  maxBackendSubscriptions: 1,
+  maxConnections: 1,
+  closeGraceMs: 0,
+};
+
+/** Fills in defaults and refuses values that would switch a bound off or make it meaningless. */
+export function resolveLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
+  const limits: { -readonly [K in keyof BrokerLimits]: number } = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(given) as (keyof BrokerLimits)[]) {
+    if (!(key in DEFAULT_LIMITS)) throw fieldError(`limits.${key}`, 'is not a broker limit');
+    const value = given[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < MINIMUMS[key]) {
+      throw fieldError(`limits.${key}`, `must be an integer of at least ${MINIMUMS[key]}`);
+    }
+    limits[key] = value;
+  }
+  if (limits.maxInflight > MAX_INFLIGHT_CEILING) {
+    throw fieldError('limits.maxInflight', `must be at most ${MAX_INFLIGHT_CEILING}`);
+  }
+  if (limits.outboundHardBytes < limits.outboundSoftBytes) {
+    throw fieldError('limits.outboundHardBytes', 'must not be below limits.outboundSoftBytes');
+  }
+  return limits;
+}

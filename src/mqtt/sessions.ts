@@ -1,0 +1,29 @@
+/**
+ * Which connection holds a client identity: at most one per device (Cloud IoT Core's quota of one
+ * MQTT connection per device) and one per backend client id. A newer connection takes over.
+ */
+import type { Connection } from './connection.js';
+
+export class SessionTable<K> {
+  readonly #byKey = new Map<K, Connection>();
+
+  get(key: K): Connection | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /** Makes `conn` the holder of `key` and returns the connection it displaced, if any. */
+  claim(key: K, conn: Connection): Connection | undefined {
+    const previous = this.#byKey.get(key);
+    this.#byKey.set(key, conn);
+    return previous === conn ? undefined : previous;
+  }
+
+  /** Forgets `key` only if `conn` still holds it: a taken-over connection must not evict its successor. */
+  release(key: K, conn: Connection): void {
+    if (this.#byKey.get(key) === conn) this.#byKey.delete(key);
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+}
