@@ -6,6 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
+import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
+import { RawClient } from './support/raw-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { closed, connectClient, deviceKeys, devicePath, validToken } from './support/devices.js';
 import { PROJECT, REGION, createDevice, createRegistry, devicePathUrl, eventually } from './support/fixtures.js';
@@ -26,12 +28,14 @@ function nextMessage(client: MqttClient, filter: (topic: string) => boolean = ()
 describe('device flow', () => {
   let ts: TestServer;
   const clients: MqttClient[] = [];
+  const raws: RawClient[] = [];
   before(async () => {
     ts = await startTestServer({ mqttLimits: { configRetryMs: 300 } });
     await createRegistry(ts, REGISTRY);
   });
   after(async () => {
     for (const c of clients) c.end(true);
+    for (const r of raws) r.end();
     await ts.close();
   });
 
@@ -103,23 +107,21 @@ describe('device flow', () => {
     assert.equal(update.status, 200, JSON.stringify(update.body));
     assert.equal(update.body.version, '2');
 
-    // Hold back the PUBACK of the first delivery so the server must re-send it.
-    const client = await connectClient(ts.mqttPort, ts.ca, {
-      clientId: devicePath(PROJECT, REGION, REGISTRY, id),
-      username: 'unused',
-      password: validToken(keys, PROJECT),
-    });
-    clients.push(client);
-    const deliveries: Array<{ payload: string; dup: boolean }> = [];
-    client.handleMessage = (packet, callback) => {
-      deliveries.push({ payload: packet.payload.toString(), dup: Boolean(packet.dup) });
-      if (deliveries.length >= 2) callback();
-    };
-    await client.subscribeAsync(`/devices/${id}/config`, { qos: 1 });
-    await eventually(async () => assert.ok(deliveries.length >= 2, 'config re-sent'));
-    assert.equal(deliveries[0]?.payload, '{"interval":10}');
-    assert.equal(deliveries[1]?.payload, '{"interval":10}');
-    assert.equal(deliveries[1]?.dup, true);
+    // A raw client holds back the PUBACK of the first delivery, so the server must re-send it.
+    const raw = await RawClient.open(ts.mqttPort, ts.ca);
+    raws.push(raw);
+    assert.equal((await raw.connect(devicePath(PROJECT, REGION, REGISTRY, id), validToken(keys, PROJECT))).returnCode, 0);
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/devices/${id}/config`, qos: 1 }] });
+    assert.deepEqual(((await raw.next('suback')) as ISubackPacket).granted, [1]);
+    const first = (await raw.next('publish')) as IPublishPacket;
+    assert.equal(first.payload.toString(), '{"interval":10}');
+    assert.equal(first.qos, 1);
+    const again = (await raw.next('publish', 3000)) as IPublishPacket;
+    assert.equal(again.payload.toString(), '{"interval":10}');
+    assert.equal(again.dup, true);
+    let before = await ts.api('GET', devicePathUrl(REGISTRY, id));
+    assert.equal(before.body.lastConfigAckTime, undefined, 'no ack before the PUBACK');
+    raw.send({ cmd: 'puback', messageId: again.messageId });
 
     const acked = await eventually(async () => {
       const r = await ts.api('GET', devicePathUrl(REGISTRY, id));
@@ -131,15 +133,17 @@ describe('device flow', () => {
     assert.ok(acked.config.deviceAckTime);
 
     // A new version reaches the connected device at once.
-    const count = deliveries.length;
     update = await ts.api('POST', `${devicePathUrl(REGISTRY, id)}:modifyCloudToDeviceConfig`, {
       binaryData: Buffer.from('v3').toString('base64'),
     });
     assert.equal(update.body.version, '3');
-    await eventually(async () => assert.equal(deliveries.at(-1)?.payload, 'v3'));
-    assert.ok(deliveries.length > count);
+    const pushed = (await raw.next('publish')) as IPublishPacket;
+    assert.equal(pushed.payload.toString(), 'v3');
+    raw.send({ cmd: 'puback', messageId: pushed.messageId });
     const versions = await ts.api('GET', `${devicePathUrl(REGISTRY, id)}/configVersions`);
     assert.deepEqual(versions.body.deviceConfigs.map((c: { version: string }) => c.version), ['3', '2', '1']);
+    before = await ts.api('GET', devicePathUrl(REGISTRY, id));
+    assert.ok(before.body.lastConfigSendTime);
   });
 
   test('commands reach a connected, subscribed device; otherwise FAILED_PRECONDITION', async () => {

@@ -47,7 +47,8 @@ async function ok(...args: string[]): Promise<string> {
 
 /** Runs a Mosquitto client until it has received `count` messages; resolves with what it printed. */
 function mosquittoSub(args: string[]): { output: Promise<string>; ready: Promise<void> } {
-  const child = spawn('mosquitto_sub', ['-d', ...args], { cwd: work });
+  // Line-buffered, so the SUBACK shows as it happens rather than at exit.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-d', ...args], { cwd: work });
   let out = '';
   let err = '';
   let markReady: () => void;
@@ -85,8 +86,13 @@ test('keys, registry, device, telemetry, config, command and describe, as in the
   // The backend listens with the admin token.
   const backend = mosquittoSub([...common, '-i', 'backend-1', '-u', 'admin', '-P', ts.adminToken, '-t', 'registries/fleet/devices/+/events/#', '-C', '1', '-v']);
   await backend.ready;
-  const pub = spawnSync('mosquitto_pub', [...common, '-i', clientId, '-u', 'unused', '-P', token, '-t', '/devices/dev1/events', '-m', 'hello', '-q', '1'], { cwd: work, encoding: 'utf8' });
-  assert.equal(pub.status, 0, pub.stderr);
+  // Asynchronously: the server runs in this very process.
+  const pub = await new Promise<{ code: number; stderr: string }>((done) =>
+    execFile('mosquitto_pub', [...common, '-i', clientId, '-u', 'unused', '-P', token, '-t', '/devices/dev1/events', '-m', 'hello', '-q', '1'], { cwd: work }, (error, _out, stderr) =>
+      done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+    ),
+  );
+  assert.equal(pub.code, 0, pub.stderr);
   assert.match(await backend.output, /registries\/fleet\/devices\/dev1\/events hello/);
 
   // The device listens for its config and commands (-C 2: the current config, then the command).

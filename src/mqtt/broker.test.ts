@@ -9,9 +9,9 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
+import mqttPacket, { type IConnackPacket, type IPublishPacket, type ISubackPacket } from 'mqtt-packet';
 import pino from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
 import type { DeviceName, RegistryName } from '../domain/names.js';
@@ -24,6 +24,7 @@ import type { DeviceGateway } from '../registry/device-manager.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { Broker } from './broker.js';
+import { RawClient } from '../../test/support/raw-client.js';
 import { TOKEN_EXPIRED_MESSAGE } from './handle-connect.js';
 import type { BrokerLimits } from './limits.js';
 
@@ -222,106 +223,11 @@ function passwordOnlyConnect(clientId: string, password: string): Buffer {
   return Buffer.concat([Buffer.from([0x10, ...length]), body]);
 }
 
-/** A TLS client that speaks MQTT packet by packet and sees every byte the server sends. */
-class RawClient {
-  readonly packets: Packet[] = [];
-  readonly bytes: Buffer[] = [];
-  readonly closed: Promise<void>;
-  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
-  #wake: (() => void) | undefined;
-  #isClosed = false;
-
-  private constructor(readonly socket: TLSSocket) {
-    this.#parser.on('packet', (p: Packet) => {
-      this.packets.push(p);
-      this.#wake?.();
-    });
-    this.#parser.on('error', () => undefined);
-    socket.on('data', (chunk: Buffer) => {
-      this.bytes.push(chunk);
-      this.#parser.parse(chunk);
-    });
-    socket.on('error', () => undefined);
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.#isClosed = true;
-        this.#wake?.();
-        resolve();
-      }),
-    );
-  }
-
-  static open(port: number): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [pki.caCertPem] }, () =>
-        resolve(new RawClient(socket)),
-      );
-      socket.once('error', reject);
-    });
-  }
-
-  static async device(h: Harness, d: TestDevice, keepalive = 60): Promise<RawClient> {
-    const c = await RawClient.open(h.port);
-    const connack = await c.connect(d.clientId, await d.token(), keepalive);
-    assert.equal(connack.returnCode, 0);
-    return c;
-  }
-
-  get isClosed(): boolean {
-    return this.#isClosed;
-  }
-
-  send(packet: Packet | Buffer): void {
-    this.socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet));
-  }
-
-  async connect(clientId: string, password: string | undefined, keepalive = 60, username = 'unused'): Promise<IConnackPacket> {
-    this.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId,
-      keepalive,
-      username,
-      ...(password !== undefined ? { password: Buffer.from(password) } : {}),
-    });
-    return (await this.next('connack')) as IConnackPacket;
-  }
-
-  /** Takes the first received packet of `cmd` (waiting for it); rejects if the connection closes first. */
-  async next(cmd: Packet['cmd'], timeoutMs = 5000): Promise<Packet> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.packets.findIndex((p) => p.cmd === cmd);
-      if (i >= 0) return this.packets.splice(i, 1)[0] as Packet;
-      if (this.#isClosed) throw new Error(`closed before a ${cmd} arrived`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no ${cmd} within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** Resolves with how long the server took to close, failing after `timeoutMs`. */
-  async closedWithin(timeoutMs: number): Promise<number> {
-    const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.closed,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs))),
-    ]).finally(() => clearTimeout(timer));
-    return Date.now() - started;
-  }
-
-  end(): void {
-    this.socket.destroy();
-  }
+async function rawDevice(h: Harness, d: TestDevice, keepalive = 60): Promise<RawClient> {
+  const c = await RawClient.open(h.port, pki.caCertPem);
+  const connack = await c.connect(d.clientId, await d.token(), keepalive);
+  assert.equal(connack.returnCode, 0);
+  return c;
 }
 
 // ---- tests -------------------------------------------------------------------------------------
@@ -352,7 +258,7 @@ describe('MQTT broker', () => {
       const b = track(await connectDevice(h, rs));
       assert.equal(a.connected && b.connected, true);
       // Some clients send a password without a user name (and cleanSession 0).
-      const raw = track(await RawClient.open(h.port));
+      const raw = track(await RawClient.open(h.port, pki.caCertPem));
       raw.send(passwordOnlyConnect(es.clientId, await es.token()));
       const connack = (await raw.next('connack')) as IConnackPacket;
       assert.equal(connack.returnCode, 0);
@@ -372,7 +278,7 @@ describe('MQTT broker', () => {
       const wrongKey = await signDeviceJwt(other.privatePem, { audience: PROJECT });
       const wrongAudience = await signDeviceJwt(d.privatePem, { audience: 'other-project' });
       for (const password of [wrongKey, wrongAudience, 'not-a-jwt', undefined]) {
-        const raw = track(await RawClient.open(h.port));
+        const raw = track(await RawClient.open(h.port, pki.caCertPem));
         const connack = await raw.connect(d.clientId, password);
         assert.equal(connack.returnCode, 5, String(password));
         await raw.closedWithin(2000);
@@ -400,7 +306,7 @@ describe('MQTT broker', () => {
     test('MQTT 3.1 gets CONNACK 1; MQTT 5 gets a v5 CONNACK with reason 0x84; both are closed', async () => {
       await assert.rejects(mqttConnect(h.port, { clientId: 'x', protocolId: 'MQIsdp', protocolVersion: 3 }), refusedWith(1));
 
-      const raw = track(await RawClient.open(h.port));
+      const raw = track(await RawClient.open(h.port, pki.caCertPem));
       raw.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'v5', keepalive: 60 }, { protocolVersion: 5 }));
       await raw.closedWithin(2000);
       const bytes = Buffer.concat(raw.bytes);
@@ -409,7 +315,7 @@ describe('MQTT broker', () => {
     });
 
     test('an unknown protocol level gets CONNACK 1', async () => {
-      const raw = track(await RawClient.open(h.port));
+      const raw = track(await RawClient.open(h.port, pki.caCertPem));
       raw.send(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x09, 0x02, 0x00, 0x3c, 0x00, 0x00]));
       await raw.closedWithin(2000);
       assert.deepEqual([...Buffer.concat(raw.bytes)], [0x20, 0x02, 0x00, 0x01]);
@@ -417,14 +323,14 @@ describe('MQTT broker', () => {
 
     test('a second CONNECT closes the connection', async () => {
       const d = await addDevice(h, 'conn-twice');
-      const raw = track(await RawClient.device(h, d));
+      const raw = track(await rawDevice(h, d));
       raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: d.clientId, keepalive: 60, username: 'u', password: Buffer.from(await d.token()) });
       await raw.closedWithin(2000);
       assert.equal(raw.packets.length, 0, 'no second CONNACK');
     });
 
     test('a packet before CONNECT closes the connection', async () => {
-      const raw = track(await RawClient.open(h.port));
+      const raw = track(await RawClient.open(h.port, pki.caCertPem));
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 0 }] });
       await raw.closedWithin(2000);
       assert.equal(raw.bytes.length, 0);
@@ -560,7 +466,7 @@ describe('MQTT broker', () => {
       const d = await addDevice(h, 'sub-foreign');
       await addDevice(h, 'sub-victim');
       for (const filter of ['#', '/devices/+/config', '/devices/sub-victim/config', '/devices/sub-victim/commands/#', `/devices/${d.id}/#`, 'registries/#', '$SYS/#']) {
-        const raw = track(await RawClient.device(h, d));
+        const raw = track(await rawDevice(h, d));
         raw.send({
           cmd: 'subscribe',
           messageId: 7,
@@ -585,7 +491,7 @@ describe('MQTT broker', () => {
     });
 
     test('a backend may subscribe only to device traffic under registries/: other filters get 0x80', async () => {
-      const backend = track(await RawClient.open(h.port));
+      const backend = track(await RawClient.open(h.port, pki.caCertPem));
       assert.equal((await backend.connect('backend-filters', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
       backend.send({
         cmd: 'subscribe',
@@ -613,7 +519,7 @@ describe('MQTT broker', () => {
     test('the latest config is sent on subscribe and re-sent with DUP at QoS 1 until the PUBACK, which records the ack', async () => {
       const d = await addDevice(h, 'cfg-retry', { config: 'v1' });
       await h.service.modifyCloudToDeviceConfig(d.name, 0, Buffer.from('v2'));
-      const raw = track(await RawClient.device(h, d));
+      const raw = track(await rawDevice(h, d));
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/devices/${d.id}/config`, qos: 1 }] });
       assert.deepEqual(((await raw.next('suback')) as ISubackPacket).granted, [1]);
       const first = (await raw.next('publish')) as IPublishPacket;
@@ -644,7 +550,7 @@ describe('MQTT broker', () => {
 
     test('a newer version replaces the unacknowledged one; a late PUBACK of the old one acknowledges nothing', async () => {
       const d = await addDevice(h, 'cfg-replace', { config: 'old' });
-      const raw = track(await RawClient.device(h, d));
+      const raw = track(await rawDevice(h, d));
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `/devices/${d.id}/config`, qos: 1 }] });
       const old = (await raw.next('publish')) as IPublishPacket;
       assert.equal(old.payload.toString(), 'old');
@@ -763,11 +669,11 @@ describe('MQTT broker limits and timers', () => {
     const h = await startBroker();
     try {
       const d = await addDevice(h, 'timer-keepalive');
-      const silent = await RawClient.device(h, d, 1);
+      const silent = await rawDevice(h, d, 1);
       const elapsed = await silent.closedWithin(3000);
       assert.ok(elapsed >= 1300, `closed after ${elapsed} ms`);
 
-      const pinging = await RawClient.device(h, d, 1);
+      const pinging = await rawDevice(h, d, 1);
       for (let i = 0; i < 4; i++) {
         await sleep(500);
         pinging.send({ cmd: 'pingreq' });
@@ -786,7 +692,7 @@ describe('MQTT broker limits and timers', () => {
     const h = await startBroker({ idleLimitMs: 600 });
     try {
       const d = await addDevice(h, 'timer-idle');
-      const raw = await RawClient.device(h, d, 0);
+      const raw = await rawDevice(h, d, 0);
       const started = Date.now();
       // Other packets are not activity.
       const chatter = setInterval(() => raw.send({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: ['/devices/x/config'] }), 100);
@@ -800,7 +706,7 @@ describe('MQTT broker limits and timers', () => {
   test('a connection that sends no CONNECT is closed after the connect timeout', async () => {
     const h = await startBroker({ connectTimeoutMs: 300 });
     try {
-      const raw = await RawClient.open(h.port);
+      const raw = await RawClient.open(h.port, pki.caCertPem);
       const elapsed = await raw.closedWithin(2000);
       assert.ok(elapsed >= 200, `closed after ${elapsed} ms`);
       assert.equal(raw.bytes.length, 0);
@@ -814,19 +720,19 @@ describe('MQTT broker limits and timers', () => {
     const h = await startBroker({ maxPacketBytes: 4096, maxConnectPacketBytes: 1024 });
     try {
       // Before authentication the bound is the CONNECT bound: announce 10 MB and send nothing more.
-      const raw = await RawClient.open(h.port);
+      const raw = await RawClient.open(h.port, pki.caCertPem);
       raw.send(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x05]));
       await raw.closedWithin(2000);
       assert.equal(raw.bytes.length, 0);
 
-      const tooLongConnect = await RawClient.open(h.port);
+      const tooLongConnect = await RawClient.open(h.port, pki.caCertPem);
       tooLongConnect.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'x'.repeat(2000), keepalive: 60 });
       await tooLongConnect.closedWithin(2000);
       assert.equal(tooLongConnect.bytes.length, 0);
 
       // After authentication the device bound applies, and the device learns why.
       const d = await addDevice(h, 'limit-oversize');
-      const device = await RawClient.device(h, d);
+      const device = await rawDevice(h, d);
       const big = mqttPacket.generate({ cmd: 'publish', topic: `/devices/${d.id}/events`, payload: Buffer.alloc(5000), qos: 0, dup: false, retain: false });
       device.send(big.subarray(0, 8));
       await device.closedWithin(2000);
@@ -855,7 +761,7 @@ describe('MQTT broker limits and timers', () => {
         Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x03, 0x00, 0x3c, 0x00, 0x00]), // reserved flag set
       ];
       for (const input of inputs) {
-        const raw = await RawClient.open(h.port);
+        const raw = await RawClient.open(h.port, pki.caCertPem);
         raw.send(input);
         await raw.closedWithin(2000);
       }
@@ -870,7 +776,7 @@ describe('MQTT broker limits and timers', () => {
         Buffer.from([0x32, 0x05, 0x00, 0x09, 0x61, 0x62, 0x63]), // topic longer than the packet
       ];
       for (const input of afterConnect) {
-        const raw = await RawClient.device(h, d);
+        const raw = await rawDevice(h, d);
         raw.send(input);
         await raw.closedWithin(2000);
       }
@@ -917,7 +823,7 @@ describe('MQTT broker limits and timers', () => {
     try {
       const d = await addDevice(h, 'limit-slow');
       for (const qos of [1, 0] as const) {
-        const backend = await RawClient.open(h.port);
+        const backend = await RawClient.open(h.port, pki.caCertPem);
         assert.equal((await backend.connect('slow', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
         backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos }] });
         await backend.next('suback');
@@ -952,12 +858,12 @@ describe('MQTT broker limits and timers', () => {
     );
     try {
       const d = await addDevice(h, 'limit-store-fails');
-      const raw = await RawClient.device(h, d);
+      const raw = await rawDevice(h, d);
       raw.send({ cmd: 'publish', topic: `/devices/${d.id}/state`, payload: Buffer.from('s'), qos: 1, dup: false, retain: false, messageId: 9 });
       await raw.closedWithin(2000);
       assert.deepEqual(raw.packets, [], 'no PUBACK');
       failing = false;
-      const again = await RawClient.device(h, d);
+      const again = await rawDevice(h, d);
       again.send({ cmd: 'publish', topic: `/devices/${d.id}/state`, payload: Buffer.from('s'), qos: 1, dup: false, retain: false, messageId: 9 });
       assert.equal(((await again.next('puback')) as { messageId?: number }).messageId, 9);
       again.end();
@@ -970,7 +876,7 @@ describe('MQTT broker limits and timers', () => {
     const h = await startBroker({ maxInflight: 2 });
     try {
       const d = await addDevice(h, 'limit-inflight');
-      const backend = await RawClient.open(h.port);
+      const backend = await RawClient.open(h.port, pki.caCertPem);
       assert.equal((await backend.connect('windowed', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
       backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 1 }] });
       await backend.next('suback');
@@ -999,12 +905,12 @@ describe('MQTT broker limits and timers', () => {
     const d = await addDevice(h, 'limit-close');
     const client = await connectDevice(h, d);
     const backend = await connectBackend(h);
-    const idle = await RawClient.open(h.port);
+    const idle = await RawClient.open(h.port, pki.caCertPem);
     await eventually(() => assert.equal(h.broker.connectionCount, 3));
     const gone = Promise.all([closed(client), closed(backend), idle.closed]);
     await h.close();
     await gone;
     assert.equal(h.broker.connectionCount, 0);
-    await assert.rejects(RawClient.open(h.port));
+    await assert.rejects(RawClient.open(h.port, pki.caCertPem));
   });
 });

@@ -1,0 +1,98 @@
+/** A TLS client that speaks MQTT packet by packet: for tests that must control every byte or withhold an acknowledgement. */
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
+
+export class RawClient {
+  readonly packets: Packet[] = [];
+  readonly bytes: Buffer[] = [];
+  readonly closed: Promise<void>;
+  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
+  #wake: (() => void) | undefined;
+  #isClosed = false;
+
+  private constructor(readonly socket: TLSSocket) {
+    this.#parser.on('packet', (p: Packet) => {
+      this.packets.push(p);
+      this.#wake?.();
+    });
+    this.#parser.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      this.bytes.push(chunk);
+      this.#parser.parse(chunk);
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.#isClosed = true;
+        this.#wake?.();
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number, ca: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [ca] }, () =>
+        resolve(new RawClient(socket)),
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  send(packet: Packet | Buffer): void {
+    this.socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet));
+  }
+
+  async connect(clientId: string, password: string | undefined, keepalive = 60, username = 'unused'): Promise<IConnackPacket> {
+    this.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId,
+      keepalive,
+      username,
+      ...(password !== undefined ? { password: Buffer.from(password) } : {}),
+    });
+    return (await this.next('connack')) as IConnackPacket;
+  }
+
+  /** Takes the first received packet of `cmd` (waiting for it); rejects if the connection closes first. */
+  async next(cmd: Packet['cmd'], timeoutMs = 5000): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.packets.findIndex((p) => p.cmd === cmd);
+      if (i >= 0) return this.packets.splice(i, 1)[0] as Packet;
+      if (this.#isClosed) throw new Error(`closed before a ${cmd} arrived`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${cmd} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Resolves with how long the server took to close, failing after `timeoutMs`. */
+  async closedWithin(timeoutMs: number): Promise<number> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.closed,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms`)), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    return Date.now() - started;
+  }
+
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
