@@ -54,18 +54,19 @@ async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promi
 }
 
 async function run(target: Target): Promise<Result> {
-  const ids = Array.from({ length: DEVICES }, (_, i) => `d${i}`);
+  const ids = Array.from({ length: DEVICES }, (_, i) => `dev${i}`);
   const identities = await Promise.all(ids.map((id) => target.device(id)));
 
   const latencies: number[] = [];
-  const clients: MqttClient[] = [];
+  const clients: Array<{ client: MqttClient; topic: string }> = [];
   const start = performance.now();
   await pool(identities, CONCURRENCY, async (identity) => {
     const t0 = performance.now();
-    clients.push(await connect(target, identity));
+    clients.push({ client: await connect(target, identity), topic: identity.topic });
     latencies.push(performance.now() - t0);
   });
   const connectSeconds = (performance.now() - start) / 1000;
+  console.log(`${target.name}: ${clients.length} devices connected in ${connectSeconds.toFixed(2)} s`);
   latencies.sort((a, b) => a - b);
 
   const backendIdentity = target.backend();
@@ -81,19 +82,22 @@ async function run(target: Target): Promise<Result> {
   const deadline = performance.now() + SECONDS * 1000;
   const payload = Buffer.alloc(PAYLOAD);
   const t1 = performance.now();
-  await Promise.all(clients.map(async (c, i) => {
-    const topic = identities[i]!.topic;
+  await Promise.all(clients.map(async ({ client: c, topic }) => {
+    const lost = (): void => console.error(`${target.name}: a device connection closed during the run`);
+    c.once('close', lost);
     while (performance.now() < deadline) {
       payload.writeDoubleLE(performance.now(), 0);
       await c.publishAsync(topic, Buffer.from(payload), { qos: 1 });
     }
+    c.off('close', lost);
   }));
   await new Promise((r) => setTimeout(r, 500)); // let in-flight deliveries land
+  console.log(`${target.name}: ${received} messages delivered`);
   const telemetrySeconds = (performance.now() - t1) / 1000;
   e2e.sort((a, b) => a - b);
 
   backend.end(true);
-  for (const c of clients) c.end(true);
+  for (const { client } of clients) client.end(true);
   return {
     target: target.name,
     connectPerSecond: round(DEVICES / connectSeconds),
@@ -119,11 +123,12 @@ async function main(): Promise<void> {
   try {
     await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries', { id: 'bench' });
     // Every device gets a credential; they share one key pair here only to keep provisioning fast.
-    await pool(Array.from({ length: DEVICES }, (_, i) => `d${i}`), 8, async (id) => {
+    await pool(Array.from({ length: DEVICES }, (_, i) => `dev${i}`), 8, async (id) => {
       await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries/bench/devices', {
         id, credentials: [{ publicKey: { format: 'ES256_PEM', key: publicPem } }],
       });
     });
+    console.log(`keyway: ${DEVICES} devices provisioned`);
     if (TARGETS.includes('keyway')) results.push(await run(keyway));
     if (TARGETS.includes('mosquitto')) {
       if (!mosquittoAvailable()) console.log('mosquitto: skipped (apt-get install mosquitto)');

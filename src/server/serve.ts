@@ -1,6 +1,6 @@
 /** `keyway serve`: load the configuration, start, tell the operator what to do next, stop on a signal. */
 import { relative } from 'node:path';
-import { loadConfig, type PartialConfig } from '../config/config.js';
+import { DEFAULT_PORTS, loadConfig, type PartialConfig } from '../config/config.js';
 import { startServer, type RunningServer } from './server.js';
 import { createLogger } from './logger.js';
 
@@ -33,6 +33,7 @@ export function welcome(server: RunningServer): string {
       : `  Admin token        in ${shown(server.dataDir)}/admin-token`,
     '',
     'Connect a first device, from another terminal in this directory:',
+    ...(server.apiPort !== DEFAULT_PORTS.api ? [`  export KEYWAY_API_URL=${server.apiUrl}`] : []),
     '  npx keyway keys generate --type es256 --out ./dev1',
     '  npx keyway registries create fleet --project demo --region europe-west1',
     '  npx keyway devices create dev1 --registry fleet --public-key path=./dev1/public.pem,type=es256',
