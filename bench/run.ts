@@ -1,155 +1,489 @@
 /**
- * `npm run bench`: the same load generator against Keyway and Mosquitto on this machine.
+ * `npm run bench`: one load generator against Keyway and then Mosquitto 2 on this machine.
  *
- *   connect   N devices connect over TLS (C at a time): connections per second, CONNACK latency
- *   telemetry N connected devices publish QoS 1 telemetry (one in flight each) to a backend
- *             subscriber: end-to-end messages per second and latency
+ *   fan-in  BENCH_DEVICES devices publish BENCH_PAYLOAD-byte events over TLS, QoS 0 and then QoS 1,
+ *           as fast as they can; one backend subscriber receives them all: delivered messages per
+ *           second, then p50/p99 publish-to-delivery latency in a second pass at half that rate
+ *   storm   BENCH_STORM devices connect over TLS (Keyway: each with its own ES256 key and JWT):
+ *           connections per second
+ *   memory  BENCH_IDLE idle authenticated TLS connections to a freshly started broker: resident
+ *           memory per connection (VmRSS before and after)
  *
- * Options (environment): BENCH_DEVICES (200), BENCH_CONCURRENCY (50), BENCH_SECONDS (10),
- * BENCH_PAYLOAD (256 bytes), BENCH_TARGETS (keyway,mosquitto).
+ * See bench/README.md for the options; BENCH_QUICK=1 is a smoke run of a few seconds.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import { Worker } from 'node:worker_threads';
+import mqttPacket from 'mqtt-packet';
 import { SignJWT } from 'jose';
-import { apiCall, mosquittoAvailable, startKeyway, startMosquitto, type Target } from './targets.js';
+import type { DeviceSpec, WorkerCommand, WorkerReply, WorkerSetup } from './load-worker.js';
+import { Subscriber } from './subscriber.js';
+import {
+  apiCall, mosquittoAvailable, openFileLimit, residentBytes, startKeyway, startMosquitto, type KeywayTarget, type Target,
+} from './targets.js';
 
-const DEVICES = Number(process.env.BENCH_DEVICES ?? 200);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 256);
-const TARGETS = (process.env.BENCH_TARGETS ?? 'keyway,mosquitto').split(',');
+const QUICK = process.env.BENCH_QUICK === '1';
+const num = (name: string, full: number, quick: number): number => {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? (QUICK ? quick : full) : Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not ${raw}`);
+  return value;
+};
+const O = {
+  devices: num('BENCH_DEVICES', 100, 20),
+  payload: Math.max(8, num('BENCH_PAYLOAD', 64, 64)),
+  seconds: num('BENCH_SECONDS', 10, 2),
+  warmup: num('BENCH_WARMUP', 2, 1),
+  window: Math.max(1, num('BENCH_WINDOW', 64, 64)),
+  storm: num('BENCH_STORM', 5000, 200),
+  stormConcurrency: Math.max(1, num('BENCH_STORM_CONCURRENCY', 100, 50)),
+  idle: num('BENCH_IDLE', 10_000, 500),
+  settle: num('BENCH_SETTLE', 5, 1),
+  workers: Math.max(1, num('BENCH_WORKERS', 1, 1)),
+  provisionConcurrency: Math.max(1, num('BENCH_PROVISION_CONCURRENCY', 64, 16)),
+  targets: (process.env.BENCH_TARGETS ?? 'keyway,mosquitto').split(','),
+  scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,storm,memory').split(','),
+};
 
-interface Result {
-  target: string;
-  connectPerSecond: number;
-  connectP50Ms: number;
-  connectP99Ms: number;
-  telemetryPerSecond: number;
-  telemetryP50Ms: number;
-  telemetryP99Ms: number;
-}
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
-const round = (n: number): number => Math.round(n * 10) / 10;
-
-function connect(target: Target, options: { clientId: string; username?: string; password?: string }): Promise<MqttClient> {
-  return new Promise((res, rej) => {
-    const c = mqtt.connect({
-      protocol: 'mqtts', host: '127.0.0.1', servername: 'localhost', port: target.port, ca: [target.ca],
-      protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 60, ...options,
-    });
-    c.once('connect', () => res(c));
-    c.once('error', (e) => rej(e));
-  });
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const percentile = (sorted: ArrayLike<number>, p: number): number =>
+  sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] as number);
+const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
     while (next < items.length) await work(items[next++] as T);
   }));
 }
 
-async function run(target: Target): Promise<Result> {
-  const ids = Array.from({ length: DEVICES }, (_, i) => `dev${i}`);
-  const identities = await Promise.all(ids.map((id) => target.device(id)));
+/** Worker threads of the load generator, driven one command at a time. */
+class Generator {
+  readonly #workers: Worker[];
+  readonly #pending = new Map<Worker, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
+  #counts: number[];
 
-  const latencies: number[] = [];
-  const clients: Array<{ client: MqttClient; topic: string }> = [];
-  const start = performance.now();
-  await pool(identities, CONCURRENCY, async (identity) => {
-    const t0 = performance.now();
-    clients.push({ client: await connect(target, identity), topic: identity.topic });
-    latencies.push(performance.now() - t0);
-  });
-  const connectSeconds = (performance.now() - start) / 1000;
-  console.log(`${target.name}: ${clients.length} devices connected in ${connectSeconds.toFixed(2)} s`);
-  latencies.sort((a, b) => a - b);
+  constructor(target: Target, count: number) {
+    const setup: WorkerSetup = { port: target.port, ca: target.ca };
+    const url = new URL('./load-worker.ts', import.meta.url).href;
+    // Workers do not inherit tsx from --import on Node 20, so the worker registers it itself.
+    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`;
+    this.#workers = Array.from({ length: count }, () => {
+      const w = new Worker(boot, { eval: true, workerData: setup });
+      w.on('message', (reply: WorkerReply) => {
+        const p = this.#pending.get(w);
+        this.#pending.delete(w);
+        if (reply.type === 'error') p?.reject(new Error(reply.message));
+        else p?.resolve(reply);
+      });
+      w.on('error', (e) => {
+        this.#pending.get(w)?.reject(e);
+        this.#pending.delete(w);
+      });
+      return w;
+    });
+    this.#counts = this.#workers.map(() => 0);
+  }
 
-  const backendIdentity = target.backend();
-  const backend = await connect(target, { clientId: `bench-backend-${target.name}`, ...backendIdentity });
-  await backend.subscribeAsync(backendIdentity.filter, { qos: 1 });
-  const e2e: number[] = [];
-  let received = 0;
-  backend.on('message', (_topic, payload) => {
-    received++;
-    e2e.push(performance.now() - payload.readDoubleLE(0));
-  });
+  #send(w: Worker, command: WorkerCommand, timeoutMs: number): Promise<WorkerReply> {
+    return new Promise((resolveReply, reject) => {
+      const timer = setTimeout(() => reject(new Error(`load generator: no answer to ${command.type} within ${timeoutMs} ms`)), timeoutMs);
+      this.#pending.set(w, {
+        resolve: (r) => (clearTimeout(timer), resolveReply(r)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      w.postMessage(command);
+    });
+  }
 
-  const deadline = performance.now() + SECONDS * 1000;
-  const payload = Buffer.alloc(PAYLOAD);
-  const t1 = performance.now();
-  await Promise.all(clients.map(async ({ client: c, topic }) => {
-    const lost = (): void => console.error(`${target.name}: a device connection closed during the run`);
-    c.once('close', lost);
-    while (performance.now() < deadline) {
-      payload.writeDoubleLE(performance.now(), 0);
-      await c.publishAsync(topic, Buffer.from(payload), { qos: 1 });
+  /** Connects the devices, spread over the workers, and keeps them open. */
+  async connect(devices: DeviceSpec[], concurrency: number, timeoutMs: number) {
+    const n = this.#workers.length;
+    const replies = await Promise.all(this.#workers.map((w, i) => {
+      const mine = devices.filter((_, j) => j % n === i);
+      this.#counts[i] = mine.length;
+      return this.#send(w, { type: 'connect', devices: mine, concurrency: Math.ceil(concurrency / n), timeoutMs }, timeoutMs * (mine.length + 1));
+    }));
+    const connected = replies.filter((r): r is Extract<WorkerReply, { type: 'connected' }> => r.type === 'connected');
+    const start = connected.reduce((m, r) => (r.startNs < m ? r.startNs : m), connected[0]?.startNs ?? 0n);
+    const end = connected.reduce((m, r) => (r.endNs > m ? r.endNs : m), 0n);
+    const latencies = new Float64Array(connected.flatMap((r) => r.latenciesMs)).sort();
+    return {
+      seconds: Number(end - start) / 1e9,
+      ok: connected.reduce((s, r) => s + r.ok, 0),
+      failed: connected.reduce((s, r) => s + r.failed, 0),
+      firstError: connected.find((r) => r.firstError)?.firstError,
+      latencies,
+    };
+  }
+
+  /** rate: messages per second over all devices (0 = as fast as possible). */
+  async publish(qos: 0 | 1, payloadBytes: number, rate: number, window: number): Promise<void> {
+    const total = this.#counts.reduce((a, b) => a + b, 0) || 1;
+    await Promise.all(this.#workers.map((w, i) =>
+      this.#send(w, { type: 'publish', qos, payloadBytes, rate: (rate * (this.#counts[i] ?? 0)) / total, window }, 10_000)));
+  }
+
+  async stop(): Promise<{ sent: number; lost: number }> {
+    const replies = await Promise.all(this.#workers.map((w) => this.#send(w, { type: 'stop' }, 10_000)));
+    let sent = 0;
+    let lost = 0;
+    for (const r of replies) {
+      if (r.type !== 'stopped') continue;
+      sent += r.sent;
+      lost += r.lost;
     }
-    c.off('close', lost);
-  }));
-  await new Promise((r) => setTimeout(r, 500)); // let in-flight deliveries land
-  console.log(`${target.name}: ${received} messages delivered`);
-  const telemetrySeconds = (performance.now() - t1) / 1000;
-  e2e.sort((a, b) => a - b);
+    return { sent, lost };
+  }
 
-  backend.end(true);
-  for (const { client } of clients) client.end(true);
-  return {
-    target: target.name,
-    connectPerSecond: round(DEVICES / connectSeconds),
-    connectP50Ms: round(percentile(latencies, 50)),
-    connectP99Ms: round(percentile(latencies, 99)),
-    telemetryPerSecond: round(received / telemetrySeconds),
-    telemetryP50Ms: round(percentile(e2e, 50)),
-    telemetryP99Ms: round(percentile(e2e, 99)),
-  };
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => this.#send(w, { type: 'close' }, 30_000)));
+  }
+
+  async terminate(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+interface Identity {
+  readonly clientId: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly topic: string;
+}
+
+function connectPacket(identity: Identity): Uint8Array {
+  return mqttPacket.generate({
+    cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 600, clientId: identity.clientId,
+    username: identity.username, password: identity.password === undefined ? undefined : Buffer.from(identity.password),
+  });
+}
+
+async function specs(target: Target, ids: string[]): Promise<DeviceSpec[]> {
+  const identities = await Promise.all(ids.map((id) => target.device(id)));
+  return identities.map((identity) => ({ connect: connectPacket(identity), topic: identity.topic }));
+}
+
+/** CPU time (user + system, in clock ticks) a process has used so far, from /proc/<pid>/stat. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * Waits until the broker has worked off what the generator queued in socket buffers: deliveries
+ * stop arriving and the broker is (nearly) idle. At most `ms`.
+ */
+async function drained(sub: Subscriber, pid: number, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let [lastReceived, lastTicks] = [-1, -1];
+  for (;;) {
+    const [received, ticks] = [sub.received, cpuTicks(pid)];
+    // Clock ticks are 10 ms: at most 5 % of a core over the last half second.
+    if (received === lastReceived && ticks - lastTicks <= 2) return;
+    if (Date.now() > deadline) throw new Error(`broker still busy ${ms / 1000} s after the load stopped`);
+    [lastReceived, lastTicks] = [received, ticks];
+    await sleep(500);
+  }
+}
+
+interface FanIn {
+  messagesPerSecond: number;
+  /** What the devices wrote per second in the flat-out pass (QoS 0: the broker may drop the excess). */
+  offeredPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Rate actually delivered during the latency pass. */
+  halfRateDelivered: number;
+  deviceConnectionsLost: number;
+  /** Set when the broker closed the backend subscriber during the flat-out pass (e.g. as a slow consumer). */
+  subscriberClosed?: string;
+}
+
+async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
+  const backend = target.backend();
+  const open = (): Promise<Subscriber> => Subscriber.open({ port: target.port, ca: target.ca, clientId: `bench-backend-${qos}`, ...backend, qos });
+  let sub = await open();
+  const gen = new Generator(target, O.workers);
+  try {
+    const devices = await specs(target, Array.from({ length: O.devices }, (_, i) => `dev${i}`));
+    const c = await gen.connect(devices, 50, 30_000);
+    if (c.failed) throw new Error(`${c.failed} of ${O.devices} devices could not connect: ${c.firstError}`);
+
+    // Pass 1: flat out.
+    const p0 = now();
+    await gen.publish(qos, O.payload, 0, O.window);
+    await sleep(O.warmup * 1000);
+    const [c0, t0] = [sub.received, now()];
+    await sleep(O.seconds * 1000);
+    const [c1, t1] = [sub.received, now()];
+    const first = await gen.stop();
+    const offered = (first.sent * 1000) / (now() - p0);
+    let lost = first.lost;
+    const rate = ((c1 - c0) * 1000) / (t1 - t0);
+    await drained(sub, target.pid);
+    const receivedInAll = sub.received;
+    const subscriberClosed = sub.failure;
+    if (subscriberClosed) {
+      // The rate until then stands; the latency pass gets a new subscriber.
+      console.warn(`${target.name}: QoS ${qos} flat out: the broker closed the backend subscriber (${subscriberClosed})`);
+      sub = await open();
+    }
+    console.log(`${target.name}: QoS ${qos} fan-in ${Math.round(rate)} msg/s delivered (${first.sent} sent, ${receivedInAll} received in all)`);
+
+    // Pass 2: half that rate, paced, for latency.
+    await gen.publish(qos, O.payload, rate / 2, O.window);
+    await sleep(O.warmup * 1000);
+    sub.record(true);
+    const [d0, u0] = [sub.received, now()];
+    await sleep(O.seconds * 1000);
+    sub.record(false);
+    const [d1, u1] = [sub.received, now()];
+    lost += (await gen.stop()).lost;
+    await drained(sub, target.pid);
+    if (sub.failure) throw new Error(`backend subscriber: ${sub.failure}`);
+    const latencies = sub.latencies();
+    console.log(`${target.name}: QoS ${qos} at ${Math.round(rate / 2)} msg/s: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
+    return {
+      messagesPerSecond: Math.round(rate),
+      offeredPerSecond: Math.round(offered),
+      p50Ms: round(percentile(latencies, 50), 2),
+      p99Ms: round(percentile(latencies, 99), 2),
+      halfRateDelivered: Math.round(((d1 - d0) * 1000) / (u1 - u0)),
+      deviceConnectionsLost: lost,
+      ...(subscriberClosed ? { subscriberClosed } : {}),
+    };
+  } finally {
+    await gen.close().catch(() => {});
+    await gen.terminate();
+    sub.close();
+  }
+}
+
+interface Storm {
+  connectionsPerSecond: number;
+  connackP50Ms: number;
+  connackP99Ms: number;
+  failed: number;
+}
+
+async function storm(target: Target): Promise<Storm> {
+  // CONNECT packets (JWTs included) are ready before the clock starts.
+  const devices = await specs(target, Array.from({ length: O.storm }, (_, i) => `dev${i}`));
+  const gen = new Generator(target, O.workers);
+  try {
+    const c = await gen.connect(devices, O.stormConcurrency, 30_000);
+    console.log(`${target.name}: ${c.ok} connections in ${c.seconds.toFixed(2)} s, ${c.failed} failed${c.firstError ? ` (${c.firstError})` : ''}`);
+    if (c.ok === 0) throw new Error(`no device connected: ${c.firstError}`);
+    return {
+      connectionsPerSecond: Math.round(c.ok / c.seconds),
+      connackP50Ms: round(percentile(c.latencies, 50), 2),
+      connackP99Ms: round(percentile(c.latencies, 99), 2),
+      failed: c.failed,
+    };
+  } finally {
+    await gen.close().catch(() => {});
+    await gen.terminate();
+  }
+}
+
+interface Memory {
+  connections: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  kibPerConnection: number;
+  failed: number;
+}
+
+async function memory(target: Target, count: number): Promise<Memory> {
+  const devices = await specs(target, Array.from({ length: count }, (_, i) => `dev${i}`));
+  await sleep(O.settle * 1000);
+  const before = residentBytes(target.pid);
+  const gen = new Generator(target, O.workers);
+  try {
+    const c = await gen.connect(devices, O.stormConcurrency, 60_000);
+    await sleep(O.settle * 1000);
+    const after = residentBytes(target.pid);
+    console.log(`${target.name}: ${c.ok} idle connections, RSS ${(before / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB`);
+    if (c.ok === 0) throw new Error(`no device connected: ${c.firstError}`);
+    return {
+      connections: c.ok,
+      rssBeforeMiB: round(before / 2 ** 20),
+      rssAfterMiB: round(after / 2 ** 20),
+      kibPerConnection: round((after - before) / c.ok / 1024, 2),
+      failed: c.failed,
+    };
+  } finally {
+    await gen.close().catch(() => {});
+    await gen.terminate();
+  }
+}
+
+type Outcome<T> = T | { error: string };
+interface TargetResult {
+  fanInQos0?: Outcome<FanIn>;
+  fanInQos1?: Outcome<FanIn>;
+  storm?: Outcome<Storm>;
+  memory?: Outcome<Memory>;
+}
+
+async function attempt<T>(what: string, work: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return await work();
+  } catch (e) {
+    console.error(`${what}: ${(e as Error).message}`);
+    return { error: (e as Error).message };
+  }
+}
+
+/** How many idle connections fit in this process's and the broker's open-file limits. */
+function idleCount(brokerPid: number, name: string, notes: string[]): number {
+  const headroom = 200; // listeners, database, workers, the backend subscriber
+  const fit = Math.min(openFileLimit('self'), openFileLimit(brokerPid)) - headroom;
+  if (fit >= O.idle) return O.idle;
+  notes.push(`${name}: open-file limit allows ${fit} idle connections, not ${O.idle}`);
+  console.warn(notes.at(-1));
+  return Math.max(0, fit);
+}
+
+async function runScenarios(target: Target, restart: () => Promise<Target>, notes: string[]): Promise<TargetResult> {
+  const r: TargetResult = {};
+  const has = (s: string): boolean => O.scenarios.includes(s);
+  try {
+    if (has('fanin')) {
+      r.fanInQos0 = await attempt(`${target.name} fan-in QoS 0`, () => fanIn(target, 0));
+      r.fanInQos1 = await attempt(`${target.name} fan-in QoS 1`, () => fanIn(target, 1));
+    }
+    if (has('storm')) r.storm = await attempt(`${target.name} storm`, () => storm(target));
+  } finally {
+    await target.stop();
+  }
+  if (has('memory')) {
+    // A fresh process, so garbage from the other scenarios does not hide in the baseline.
+    const fresh = await restart();
+    try {
+      const count = idleCount(fresh.pid, fresh.name, notes);
+      r.memory = await attempt(`${fresh.name} memory`, () => memory(fresh, count));
+    } finally {
+      await fresh.stop();
+    }
+  }
+  return r;
+}
+
+async function provision(keyway: KeywayTarget, publicPems: string[]): Promise<void> {
+  const t0 = now();
+  await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries', { id: 'bench' });
+  await pool(publicPems.map((key, i) => ({ id: `dev${i}`, key })), O.provisionConcurrency, async ({ id, key }) => {
+    await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries/bench/devices', {
+      id, credentials: [{ publicKey: { format: 'ES256_PEM', key } }],
+    });
+  });
+  console.log(`keyway: ${publicPems.length} devices provisioned in ${((now() - t0) / 1000).toFixed(1)} s`);
+}
+
+const metrics: Array<{ metric: string; pick: (r: TargetResult) => number | undefined; better: 'higher' | 'lower' }> = [
+  { metric: 'fan-in QoS 0, msg/s', pick: (r) => ok(r.fanInQos0)?.messagesPerSecond, better: 'higher' },
+  { metric: 'fan-in QoS 0, p50 ms at half rate', pick: (r) => ok(r.fanInQos0)?.p50Ms, better: 'lower' },
+  { metric: 'fan-in QoS 0, p99 ms at half rate', pick: (r) => ok(r.fanInQos0)?.p99Ms, better: 'lower' },
+  { metric: 'fan-in QoS 1, msg/s', pick: (r) => ok(r.fanInQos1)?.messagesPerSecond, better: 'higher' },
+  { metric: 'fan-in QoS 1, p50 ms at half rate', pick: (r) => ok(r.fanInQos1)?.p50Ms, better: 'lower' },
+  { metric: 'fan-in QoS 1, p99 ms at half rate', pick: (r) => ok(r.fanInQos1)?.p99Ms, better: 'lower' },
+  { metric: 'connection storm, conn/s', pick: (r) => ok(r.storm)?.connectionsPerSecond, better: 'higher' },
+  { metric: 'connection storm, CONNACK p99 ms', pick: (r) => ok(r.storm)?.connackP99Ms, better: 'lower' },
+  { metric: 'idle connection, KiB RSS each', pick: (r) => ok(r.memory)?.kibPerConnection, better: 'lower' },
+];
+function ok<T extends object>(o: Outcome<T> | undefined): T | undefined {
+  return o && !('error' in o) ? o : undefined;
+}
+
+/** Share of CPU time the whole machine spent idle over `ms`, from /proc/stat. */
+async function machineIdle(ms: number): Promise<number> {
+  const sample = (): number[] => (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 8).map(Number);
+  const a = sample();
+  await sleep(ms);
+  const b = sample();
+  const total = b.reduce((s, v, i) => s + v - (a[i] ?? 0), 0);
+  return total > 0 ? ((b[3] ?? 0) - (a[3] ?? 0)) / total : 1;
 }
 
 async function main(): Promise<void> {
-  console.log(`devices=${DEVICES} concurrency=${CONCURRENCY} seconds=${SECONDS} payload=${PAYLOAD}B`);
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const sign = (): Promise<string> => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(now).setExpirationTime(now + 3600).setAudience('bench').sign(privateKey);
-  };
+  console.log(`bench: ${JSON.stringify(O)}; ${cpus().length} CPUs, Node ${process.version}`);
+  const notes: string[] = [];
+  // Other work on the machine skews every figure: say so rather than publish it silently.
+  const idleBefore = await machineIdle(2000);
+  if (idleBefore < 0.8) {
+    notes.push(`the machine was only ${Math.round(idleBefore * 100)} % idle before the run: other processes compete with the brokers`);
+    console.warn(`bench: ${notes.at(-1)}`);
+  }
+  const deviceCount = Math.max(O.devices, O.storm, O.idle);
 
-  const results: Result[] = [];
+  // Every device its own P-256 key; every JWT signed now, outside all measured windows.
+  const keys: KeyObject[] = [];
+  const publicPems: string[] = [];
+  for (let i = 0; i < deviceCount; i++) {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    keys.push(privateKey);
+    publicPems.push(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  }
+  const iat = Math.floor(Date.now() / 1000);
+  const tokens = new Map<string, string>();
+  await pool(keys.map((key, i) => ({ key, id: `dev${i}` })), 64, async ({ key, id }) => {
+    tokens.set(id, await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuedAt(iat).setExpirationTime(iat + 3 * 3600).setAudience('bench').sign(key));
+  });
+  const sign = async (id: string): Promise<string> => {
+    const token = tokens.get(id);
+    if (!token) throw new Error(`no token for ${id}`);
+    return token;
+  };
+  console.log(`bench: ${deviceCount} device keys generated and JWTs signed`);
+
+  const results: Record<string, TargetResult> = {};
+  // Keyway always starts first: its development CA issues the certificate both brokers serve.
   const keyway = await startKeyway(sign);
-  try {
-    await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries', { id: 'bench' });
-    // Every device gets a credential; they share one key pair here only to keep provisioning fast.
-    await pool(Array.from({ length: DEVICES }, (_, i) => `dev${i}`), 8, async (id) => {
-      await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries/bench/devices', {
-        id, credentials: [{ publicKey: { format: 'ES256_PEM', key: publicPem } }],
-      });
-    });
-    console.log(`keyway: ${DEVICES} devices provisioned`);
-    if (TARGETS.includes('keyway')) results.push(await run(keyway));
-    if (TARGETS.includes('mosquitto')) {
-      if (!mosquittoAvailable()) console.log('mosquitto: skipped (apt-get install mosquitto)');
-      else {
-        const mosquitto = await startMosquitto(join(keyway.dataDir, 'pki'));
-        try {
-          results.push(await run(mosquitto));
-        } finally {
-          await mosquitto.stop();
-        }
-      }
+  const pki = join(keyway.dataDir, 'pki');
+  if (O.targets.includes('keyway')) {
+    try {
+      await provision(keyway, publicPems);
+    } catch (e) {
+      await keyway.stop();
+      throw e;
     }
-  } finally {
-    await keyway.stop();
+    results.keyway = await runScenarios(keyway, () => startKeyway(sign, keyway.dataDir), notes);
+  } else await keyway.stop();
+
+  if (O.targets.includes('mosquitto')) {
+    if (!mosquittoAvailable()) notes.push('mosquitto: skipped (apt-get install mosquitto)');
+    else results.mosquitto = await runScenarios(await startMosquitto(pki), () => startMosquitto(pki), notes);
   }
 
-  console.table(results);
+  const k = results.keyway ?? {};
+  const m = results.mosquitto ?? {};
+  const table = metrics.map(({ metric, pick, better }) => {
+    const [kv, mv] = [pick(k), pick(m)];
+    return { metric, keyway: kv ?? '-', mosquitto: mv ?? '-', ratio: kv !== undefined && mv ? round(kv / mv, 2) : '-', better };
+  });
+  console.table(table);
+  for (const [name, r] of Object.entries(results)) {
+    for (const [scenario, outcome] of Object.entries(r)) {
+      if (outcome && 'error' in outcome) notes.push(`${name} ${scenario}: ${outcome.error}`);
+      if (outcome && 'subscriberClosed' in outcome) notes.push(`${name} ${scenario}: the broker closed the backend subscriber in the flat-out pass (${outcome.subscriberClosed})`);
+    }
+  }
+  for (const note of notes) console.log(`note: ${note}`);
   const out = resolve(import.meta.dirname, '..', '.bench');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'results.json'), JSON.stringify({ at: new Date().toISOString(), devices: DEVICES, concurrency: CONCURRENCY, seconds: SECONDS, payload: PAYLOAD, results }, null, 2));
-  console.log(`written to .bench/results.json`);
+  writeFileSync(join(out, 'results.json'), JSON.stringify({
+    at: new Date().toISOString(), cpus: cpus().length, node: process.version, options: O, table, results, notes,
+  }, null, 2));
+  console.log('written to .bench/results.json');
 }
 
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 await main();
+// Keep-alive API sockets or a stuck worker must not hold the process open.
+process.exit(0);

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -15,6 +15,8 @@ export interface Target {
   readonly name: string;
   readonly port: number;
   readonly ca: string;
+  /** The broker's own process, for its resident memory. */
+  readonly pid: number;
   /** Client options (besides client id) for a device, and the topic it publishes telemetry on. */
   device(id: string): Promise<{ username?: string; password?: string; clientId: string; topic: string }>;
   backend(): { username?: string; password?: string; filter: string };
@@ -49,17 +51,49 @@ async function waitForTls(port: number, ca: string, ms = 30_000): Promise<void> 
 
 const stopProcess = (child: ChildProcess): Promise<void> =>
   new Promise((r) => {
-    if (child.exitCode !== null) return r();
-    child.once('exit', () => r());
+    if (child.exitCode !== null || child.signalCode !== null) return r();
+    // A broker that ignores SIGTERM (e.g. while draining 10,000 connections) is killed.
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      r();
+    });
     child.kill('SIGTERM');
   });
+
+/** Children still running when the benchmark exits abnormally are killed on the way out. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Resident memory of a process in bytes (VmRSS in /proc/<pid>/status). */
+export function residentBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match?.[1]) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** The soft limit on open files of a process, from /proc/<pid>/limits. */
+export function openFileLimit(pid: number | 'self'): number {
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return !match?.[1] || match[1] === 'unlimited' ? Infinity : Number(match[1]);
+}
+
+// Provisioning thousands of devices reuses connections rather than paying a handshake per call.
+const apiAgent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 export function apiCall(port: number, ca: string, token: string, method: string, path: string, body?: unknown): Promise<unknown> {
   return new Promise((resolveCall, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
       {
-        host: '127.0.0.1', servername: 'localhost', port, method, path, ca,
+        host: '127.0.0.1', servername: 'localhost', port, method, path, ca, agent: apiAgent, timeout: 30_000,
         headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
       },
       (res) => {
@@ -71,6 +105,7 @@ export function apiCall(port: number, ca: string, token: string, method: string,
       },
     );
     req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
     req.end(payload);
   });
 }
@@ -81,14 +116,16 @@ export interface KeywayTarget extends Target {
   readonly adminToken: string;
 }
 
-export async function startKeyway(sign: (id: string) => Promise<string>): Promise<KeywayTarget> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'keyway-bench-'));
+/** Keyway in a fresh data directory, or restarted on `dataDir` (devices provisioned before stay). */
+export async function startKeyway(sign: (id: string) => Promise<string>, dataDir = mkdtempSync(join(tmpdir(), 'keyway-bench-'))): Promise<KeywayTarget> {
   const [port, apiPort] = [await freePort(), await freePort()];
   const root = resolve(import.meta.dirname, '..');
-  const child = spawn(process.execPath, [join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort)], {
+  // BENCH_KEYWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker alone.
+  const nodeArgs = (process.env.BENCH_KEYWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = track(spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort)], {
     env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  }));
   const ca = await (async () => {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -102,10 +139,12 @@ export async function startKeyway(sign: (id: string) => Promise<string>): Promis
   })();
   await waitForTls(port, ca);
   await waitForTls(apiPort, ca);
+  if (child.pid === undefined || child.exitCode !== null) throw new Error('keyway exited while starting');
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   return {
     name: 'keyway',
     port,
+    pid: child.pid,
     apiPort,
     ca,
     dataDir,
@@ -145,16 +184,20 @@ export async function startMosquitto(pkiDir: string): Promise<Target> {
       `keyfile ${join(pkiDir, 'server.key')}`,
       'tls_version tlsv1.2',
       'max_queued_messages 100000',
+      // Keyway's window of unacknowledged QoS 1 deliveries per connection (limits.maxInflight).
+      'max_inflight_messages 1024',
       '',
     ].join('\n'),
   );
   chmodSync(conf, 0o600);
-  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = track(spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] }));
   const ca = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
   await waitForTls(port, ca);
+  if (child.pid === undefined || child.exitCode !== null) throw new Error('mosquitto exited while starting');
   return {
     name: 'mosquitto',
     port,
+    pid: child.pid,
     ca,
     device: async (id) => ({ clientId: id, topic: `/devices/${id}/events` }),
     backend: () => ({ filter: '/devices/+/events' }),
