@@ -17,7 +17,8 @@ import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
 import { resolveLimits, type BrokerLimits } from './limits.js';
 import { TlsListener } from './listener.js';
-import { handleUnparsableConnect } from './handle-connect.js';
+import { handleUnparsableConnect, refuseOversizeConnect } from './handle-connect.js';
+import { REASON_V5 } from './reason-codes.js';
 import { dispatchPacket } from './packet-dispatch.js';
 import { RevocationWindow, revokes } from './revocation.js';
 import { SessionTable } from './sessions.js';
@@ -64,7 +65,7 @@ export class Broker {
     };
     this.#handlers = {
       packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet),
-      frameError: (conn, error) => this.#onFrameError(conn, error),
+      frameError: (conn, error, chunk) => this.#onFrameError(conn, error, chunk),
       unparsable: (conn, frame) => handleUnparsableConnect(conn, frame),
       closed: (conn, last) => this.#release(conn, last),
     };
@@ -114,7 +115,7 @@ export class Broker {
     if (!listener) return;
     const stopped = listener.close();
     const closing = [...this.#connections].map((conn) => {
-      conn.close('server shutting down');
+      conn.close('server shutting down', { code: REASON_V5.serverShuttingDown });
       return conn.closed;
     });
     await Promise.all(closing);
@@ -135,8 +136,9 @@ export class Broker {
     void conn.closed.then(() => this.#connections.delete(conn));
   }
 
-  #onFrameError(conn: Connection, error: FrameError): void {
+  #onFrameError(conn: Connection, error: FrameError, chunk: Buffer): boolean {
     const state = conn.state;
+    if (state.phase === 'awaiting-connect' && error.kind === 'oversize') return refuseOversizeConnect(conn, chunk);
     if (state.phase === 'device' && error.kind === 'oversize') {
       recordDeviceError(
         this.#ctx,
@@ -146,6 +148,7 @@ export class Broker {
         `mqtt: The packet of ${error.size} bytes exceeds the maximum of ${this.#ctx.limits.maxPacketBytes} bytes.`,
       );
     }
+    return false;
   }
 
   #release(conn: Connection, last: ConnectionState): void {
@@ -176,7 +179,7 @@ export class Broker {
       const conn = this.#ctx.devices.get(event.device);
       const state = conn?.state;
       if (conn && state?.phase === 'device' && revokes(event, state.session.device.credentialFingerprint)) {
-        conn.close(`device revoked: ${event.reason}`, { level: 'info', destroy: true });
+        conn.close(`device revoked: ${event.reason}`, { level: 'info', destroy: true, code: REASON_V5.administrativeAction });
       }
     } catch (e) {
       this.#ctx.logger.error({ err: e, device: event.device }, 'revocation failed');

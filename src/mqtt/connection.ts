@@ -6,13 +6,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Fifo } from './fifo.js';
 import { FrameError, FrameReader } from './frame-reader.js';
 import type { BrokerLimits } from './limits.js';
 import type { BackendSession } from './backend-session.js';
 import type { DeviceSession } from './device-session.js';
+import { REASON_V5 } from './reason-codes.js';
 
 export type ConnectionState =
   | { readonly phase: 'awaiting-connect' }
@@ -27,18 +28,31 @@ export type ActiveState = Extract<ConnectionState, { readonly session: unknown }
 /** What a packet id in flight towards the peer was used for. */
 export type InflightKind = 'config' | 'command' | 'delivery';
 
+/** MQTT 5 properties of a PUBLISH the broker sends. */
+export type PublishProperties = NonNullable<IPublishPacket['properties']>;
+
 /** A QoS 1 message waiting for a packet id to free up. */
 interface Waiting {
   readonly topic: string;
   readonly payload: Buffer;
   readonly kind: InflightKind;
+  readonly properties: PublishProperties | undefined;
+}
+
+/** What an MQTT 5 client announced in its CONNECT about what it accepts. */
+export interface PeerLimits {
+  readonly maximumPacketSize?: number | undefined;
+  readonly receiveMaximum?: number | undefined;
 }
 
 export interface ConnectionHandlers {
   /** A parsed packet. A returned promise holds back every later packet until it settles. */
   packet(conn: Connection, packet: Packet): void | Promise<void>;
-  /** The peer broke framing (e.g. an oversize packet); the connection closes right after. */
-  frameError(conn: Connection, error: FrameError): void;
+  /**
+   * The peer broke framing (e.g. an oversize packet); the connection closes right after. `chunk`
+   * holds the bytes read with the bad header. Returns whether a reply was queued to be flushed.
+   */
+  frameError(conn: Connection, error: FrameError, chunk: Buffer): boolean;
   /** A complete packet the codec could not parse; the connection closes right after. */
   unparsable(conn: Connection, frame: Buffer): void;
   /** The connection closed, for any reason; `last` is the state it was in. */
@@ -51,6 +65,11 @@ export interface CloseOptions {
   readonly level?: LogLevel;
   /** Drop whatever is still queued towards the peer instead of flushing it. */
   readonly destroy?: boolean;
+  /**
+   * MQTT 5 reason code: an MQTT 5 client past CONNACK gets a DISCONNECT with it first (flushed,
+   * whatever `destroy` says). MQTT 3.1.1 has no server DISCONNECT, so there it changes nothing.
+   */
+  readonly code?: number;
 }
 
 const AWAITING_CONNECT: ConnectionState = { phase: 'awaiting-connect' };
@@ -58,6 +77,7 @@ const AUTHENTICATING: ConnectionState = { phase: 'authenticating' };
 const CLOSED: ConnectionState = { phase: 'closed' };
 const MAX_PACKET_ID = 0xffff;
 const ENCODE_V311 = { protocolVersion: 4 } as const;
+const ENCODE_V5 = { protocolVersion: 5 } as const;
 
 export class Connection {
   readonly log: Logger;
@@ -89,6 +109,17 @@ export class Connection {
   #livenessTimer: NodeJS.Timeout | undefined;
   #slowConsumerTimer: NodeJS.Timeout | undefined;
 
+  #encode: typeof ENCODE_V311 | typeof ENCODE_V5 = ENCODE_V311;
+  /** The client's maximum packet size (MQTT 5); nothing larger is ever sent to it. */
+  #peerMaxPacketBytes = Infinity;
+  /** QoS 1 sends in flight at once: ours, or the client's receive maximum (MQTT 5) if lower. */
+  #window: number;
+  /** The window a device's single pending config may use (one above `#window` for MQTT 3.1.1). */
+  #configWindow = Infinity;
+  /** Configs among the packet ids in flight (at most one per device). */
+  #configInflight = 0;
+  #droppedOversize = 0;
+
   readonly #inflight = new Map<number, InflightKind>();
   #lastPacketId = 0;
   readonly #waiting = new Fifo<Waiting>();
@@ -100,6 +131,7 @@ export class Connection {
     this.#handlers = handlers;
     this.log = log;
     this.#reader = new FrameReader(limits.maxConnectPacketBytes);
+    this.#window = limits.maxInflight;
     this.#parser.on('packet', (p: Packet) => (this.#parsed = p));
     this.#parser.on('error', (e: Error) => (this.#parseError = e));
     this.closed = new Promise((resolve) => socket.once('close', resolve));
@@ -129,6 +161,32 @@ export class Connection {
     return this.outboundBytes > this.#limits.outboundSoftBytes;
   }
 
+  /** Whether the client connected with MQTT 5. */
+  get isV5(): boolean {
+    return this.#encode === ENCODE_V5;
+  }
+
+  /** Packets not sent because they exceeded the client's maximum packet size. */
+  get droppedOversize(): number {
+    return this.#droppedOversize;
+  }
+
+  /**
+   * The CONNECT was MQTT 5: everything sent from now on (the CONNACK included) is encoded as MQTT 5
+   * and kept within the client's announced limits. The parser switched itself on the CONNECT.
+   */
+  useV5(peer: PeerLimits): void {
+    this.#encode = ENCODE_V5;
+    this.#reader.allowAuth = true;
+    if (peer.maximumPacketSize !== undefined) this.#peerMaxPacketBytes = peer.maximumPacketSize;
+    const receiveMaximum = peer.receiveMaximum;
+    if (receiveMaximum !== undefined) {
+      // One slot of the client's window stays free for a config, which never waits behind others.
+      this.#window = Math.min(this.#window, Math.max(1, receiveMaximum - 1));
+      this.#configWindow = receiveMaximum;
+    }
+  }
+
   authenticating(): void {
     if (this.#state.phase === 'awaiting-connect') this.#state = AUTHENTICATING;
   }
@@ -151,44 +209,59 @@ export class Connection {
   /** Encodes and writes one packet. */
   send(packet: Packet): void {
     if (this.#closing) return;
-    this.write(mqttPacket.generate(packet, ENCODE_V311));
+    this.write(mqttPacket.generate(packet, this.#encode));
   }
 
-  /** Writes an already encoded packet (one encoding shared by several subscribers). */
-  write(bytes: Buffer): void {
-    if (this.#closing) return;
+  /**
+   * Writes an already encoded packet (one encoding shared by several subscribers). A packet over
+   * the client's maximum packet size is discarded as if sent (MQTT 5 §3.1.2.11.4); returns false then.
+   */
+  write(bytes: Buffer): boolean {
+    if (this.#closing) return false;
+    if (bytes.length > this.#peerMaxPacketBytes) {
+      this.#droppedOversize++;
+      return false;
+    }
     this.#socket.write(bytes);
     if (this.congested) this.#checkOutbound();
+    return true;
   }
 
   /**
    * Sends a QoS 1 PUBLISH, or queues it until the peer acknowledges enough earlier ones to free a
    * packet id. What waits counts towards the outbound bounds.
    */
-  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind): void {
+  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind, properties?: PublishProperties): void {
     if (this.#closing) return;
     // Behind messages already waiting, to keep the order they were published in.
     const messageId = this.#waiting.length === 0 ? this.allocatePacketId(kind) : undefined;
     if (messageId !== undefined) {
-      this.send({ cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId });
+      this.#sendAtLeastOnce(topic, payload, messageId, properties);
       return;
     }
-    this.#waiting.push({ topic, payload, kind });
+    this.#waiting.push({ topic, payload, kind, properties });
     this.#waitingBytes += payload.length + topic.length;
     this.#checkOutbound();
   }
 
   /**
    * A packet id for a QoS 1 message to the peer, or undefined when too many are unacknowledged.
-   * A device's single pending config is never held back by other traffic: it may exceed the window.
+   * A device's single pending config is never held back by other traffic: it may exceed the window
+   * (by one, within an MQTT 5 client's receive maximum).
    */
   allocatePacketId(kind: InflightKind): number | undefined {
-    if (this.#inflight.size >= this.#limits.maxInflight && kind !== 'config') return undefined;
+    const size = this.#inflight.size;
+    if (kind === 'config') {
+      if (size >= this.#configWindow) return undefined;
+    } else if (size - this.#configInflight >= this.#window || size >= this.#configWindow) {
+      return undefined;
+    }
     let id = this.#lastPacketId;
     do id = (id % MAX_PACKET_ID) + 1;
     while (this.#inflight.has(id));
     this.#lastPacketId = id;
     this.#inflight.set(id, kind);
+    if (kind === 'config') this.#configInflight++;
     return id;
   }
 
@@ -201,7 +274,11 @@ export class Connection {
 
   /** Gives up on a message without an acknowledgement (e.g. a superseded config). */
   releasePacketId(id: number): void {
-    if (this.#inflight.delete(id)) this.#sendWaiting();
+    const kind = this.#inflight.get(id);
+    if (kind === undefined) return;
+    this.#inflight.delete(id);
+    if (kind === 'config') this.#configInflight--;
+    this.#sendWaiting();
   }
 
   #sendWaiting(): void {
@@ -210,7 +287,16 @@ export class Connection {
       if (messageId === undefined) return;
       this.#waiting.shift();
       this.#waitingBytes -= next.payload.length + next.topic.length;
-      this.send({ cmd: 'publish', topic: next.topic, payload: next.payload, qos: 1, dup: false, retain: false, messageId });
+      this.#sendAtLeastOnce(next.topic, next.payload, messageId, next.properties);
+    }
+  }
+
+  /** A QoS 1 PUBLISH too large for the client counts as delivered: its packet id is freed at once. */
+  #sendAtLeastOnce(topic: string, payload: Buffer, messageId: number, properties: PublishProperties | undefined): void {
+    const packet: IPublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId };
+    if (properties) packet.properties = properties;
+    if (!this.write(mqttPacket.generate(packet, this.#encode)) && !this.#closing) {
+      this.#inflight.delete(messageId);
     }
   }
 
@@ -221,8 +307,13 @@ export class Connection {
    */
   close(reason: string, options: CloseOptions = {}): void {
     if (this.#closing) return;
-    this.#closing = true;
     const last = this.#state;
+    let destroy = options.destroy === true;
+    if (options.code !== undefined && this.#encode === ENCODE_V5 && !this.#socketClosed && (last.phase === 'device' || last.phase === 'backend')) {
+      this.#socket.write(mqttPacket.generate({ cmd: 'disconnect', reasonCode: options.code }, ENCODE_V5));
+      destroy = false;
+    }
+    this.#closing = true;
     this.#state = CLOSED;
     clearTimeout(this.#livenessTimer);
     clearTimeout(this.#slowConsumerTimer);
@@ -236,7 +327,7 @@ export class Connection {
       this.log.error({ err: e }, 'releasing a closed connection failed');
     }
     if (this.#socketClosed) return;
-    if (options.destroy) {
+    if (destroy) {
       this.#socket.destroy();
     } else {
       this.#socket.end();
@@ -260,8 +351,9 @@ export class Connection {
       used = this.#reader.push(chunk, this.#onFrame);
     } catch (e) {
       if (e instanceof FrameError) {
-        this.#handlers.frameError(this, e);
-        this.close(e.message, { level: 'info', destroy: true });
+        const replied = this.#handlers.frameError(this, e, chunk);
+        const code = e.kind === 'oversize' ? REASON_V5.packetTooLarge : REASON_V5.malformedPacket;
+        this.close(e.message, { level: 'info', destroy: !replied, code });
       } else {
         this.#fail(e);
       }
@@ -288,7 +380,7 @@ export class Connection {
     const packet = this.#parsed as Packet | undefined;
     if (this.#parseError || !packet) {
       this.#handlers.unparsable(this, frame);
-      this.close(`malformed packet: ${this.#parseError?.message ?? 'incomplete'}`, { level: 'info' });
+      this.close(`malformed packet: ${this.#parseError?.message ?? 'incomplete'}`, { level: 'info', code: REASON_V5.malformedPacket });
       return false;
     }
     if (packet.cmd === 'publish' || packet.cmd === 'pingreq') this.#lastActiveAt = at;
@@ -371,7 +463,7 @@ export class Connection {
     const { at, reason } = this.#deadline();
     // Unauthenticated peers timing out are routine noise; authenticated ones are worth a line.
     const level = this.#state.phase === 'device' || this.#state.phase === 'backend' ? 'info' : 'debug';
-    if (performance.now() >= at) this.close(reason, { level });
+    if (performance.now() >= at) this.close(reason, { level, code: REASON_V5.keepAliveTimeout });
     else this.#armLiveness();
   };
 }

@@ -12,16 +12,20 @@ const CLIP_CHARS = 200;
 /** Peer-chosen text (topics, client ids) shortened before it enters a message or a log line. */
 export const clip = (text: string): string => (text.length <= CLIP_CHARS ? text : `${text.slice(0, CLIP_CHARS)}…`);
 
-/** Records `message` as the device's last error, then closes its connection. */
+/**
+ * Records `message` as the device's last error, then closes its connection; an MQTT 5 device is
+ * told `code` in a DISCONNECT.
+ */
 export function closeWithDeviceError(
   ctx: BrokerContext,
   conn: Connection,
   session: DeviceSession,
   status: RpcStatus,
   message: string,
+  code: number,
 ): void {
   recordDeviceError(ctx, conn, session, status, message);
-  conn.close(message, { level: 'info' });
+  conn.close(message, { level: 'info', code });
 }
 
 export function recordDeviceError(

@@ -28,10 +28,12 @@ const CONNECT_HEADER_BYTE = 0x10;
  * from 1 to 14, with the flags that type requires; PUBLISH may not have both QoS bits set.
  * Checked on the first byte so a stream of garbage is refused before anything is buffered.
  */
-export function isValidHeaderByte(byte: number): boolean {
+export function isValidHeaderByte(byte: number, allowAuth = false): boolean {
   const type = byte >> 4;
   const flags = byte & 0x0f;
   switch (type) {
+    case 15: // AUTH: MQTT 5 only
+      return allowAuth && flags === 0;
     case 3: // PUBLISH: DUP, QoS, RETAIN
       return (flags & 0x06) !== 0x06;
     case 6: // PUBREL
@@ -39,7 +41,6 @@ export function isValidHeaderByte(byte: number): boolean {
     case 10: // UNSUBSCRIBE
       return flags === 0x02;
     case 0:
-    case 15:
       return false;
     default:
       return flags === 0;
@@ -54,6 +55,8 @@ export class FrameReader {
    * (MQTT 3.1.1 §3.1), so anything else is refused at its first byte.
    */
   connectOnly = true;
+  /** MQTT 5 connections may send AUTH (packet type 15, reserved in MQTT 3.1.1). */
+  allowAuth = false;
 
   readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
   #headerLength = 0;
@@ -93,7 +96,7 @@ export class FrameReader {
       while (pos < end) {
         const byte = chunk[pos++] as number;
         if (this.#headerLength === 0) {
-          if (this.connectOnly ? byte !== CONNECT_HEADER_BYTE : !isValidHeaderByte(byte)) {
+          if (this.connectOnly ? byte !== CONNECT_HEADER_BYTE : !isValidHeaderByte(byte, this.allowAuth)) {
             throw new FrameError('malformed', `invalid fixed header 0x${byte.toString(16).padStart(2, '0')}`);
           }
         }

@@ -5,18 +5,20 @@
  *   ignored) and the device manager verifies it;
  * - the user name `admin` with any other client id is a backend subscriber: the password is the
  *   admin token;
- * - anything else, and every failure, is CONNACK 5 "not authorised" and the connection closes.
- * Only protocol level 4 is served: 3.1 gets CONNACK 1, MQTT 5 its own CONNACK with reason 0x84.
- * Sessions are never persistent (clean session is assumed) and wills are discarded.
+ * - anything else, and every failure, is refused and the connection closes: MQTT 3.1.1 gets
+ *   CONNACK 5 "not authorised", MQTT 5 the reason codes of `REFUSAL`.
+ * Protocol levels 4 and 5 are served; 3.1 gets CONNACK 1. Sessions are never persistent (clean
+ * session is assumed) and wills are discarded.
  */
-import mqttPacket, { type IConnectPacket } from 'mqtt-packet';
-import type { DeviceAuthResult } from '../registry/device-manager.js';
+import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
+import type { AuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
 import { BackendSession } from './backend-session.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, recordDeviceError } from './device-errors.js';
 import { DeviceSession } from './device-session.js';
-import { CONNACK_RC, PROTOCOL_LEVEL, REASON_V5, type ConnackReturnCode } from './reason-codes.js';
+import { connackProperties, connectCredential, deviceKeepAlive } from './connect-v5.js';
+import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
 const ADMIN_USERNAME = 'admin';
@@ -24,65 +26,79 @@ export const TOKEN_EXPIRED_MESSAGE = 'mqtt: SERVER: The authorization token expi
 
 export function handleConnect(ctx: BrokerContext, conn: Connection, packet: IConnectPacket): void | Promise<void> {
   if (conn.state.phase !== 'awaiting-connect') {
-    conn.close('a second CONNECT on the connection', { level: 'info' });
+    conn.close('a second CONNECT on the connection', { level: 'info', code: REASON_V5.protocolError });
     return;
   }
-  if (packet.protocolVersion === PROTOCOL_LEVEL.mqtt5) {
-    conn.write(
-      mqttPacket.generate(
-        { cmd: 'connack', sessionPresent: false, reasonCode: REASON_V5.unsupportedProtocolVersion },
-        { protocolVersion: 5 },
-      ),
-    );
-    conn.close('MQTT 5 is not served yet', { level: 'info' });
-    return;
-  }
-  if (packet.protocolVersion !== PROTOCOL_LEVEL.mqtt311 || packet.protocolId !== 'MQTT') {
-    refuse(conn, CONNACK_RC.unacceptableProtocolVersion, `unsupported protocol ${packet.protocolId} level ${packet.protocolVersion}`, packet.clientId);
+  const v5 = packet.protocolVersion === PROTOCOL_LEVEL.mqtt5;
+  if (v5) {
+    const props = packet.properties;
+    conn.useV5({ maximumPacketSize: props?.maximumPacketSize, receiveMaximum: props?.receiveMaximum });
+  } else if (packet.protocolVersion !== PROTOCOL_LEVEL.mqtt311 || packet.protocolId !== 'MQTT') {
+    refuse(conn, REFUSAL.unsupportedProtocol, `unsupported protocol ${packet.protocolId} level ${packet.protocolVersion}`, packet.clientId);
     return;
   }
   if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
 
-  if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) return authenticateDevice(ctx, conn, packet);
-  if (packet.username === ADMIN_USERNAME) {
-    authenticateBackend(ctx, conn, packet);
+  const credential = v5 ? connectCredential(packet) : packet.password?.toString('utf8');
+  if (credential === 'bad-method') {
+    refuse(conn, REFUSAL.badAuthenticationMethod, 'unsupported authentication method', packet.clientId);
     return;
   }
-  refuse(conn, CONNACK_RC.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
+  if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) return authenticateDevice(ctx, conn, packet, credential);
+  if (packet.username === ADMIN_USERNAME) {
+    authenticateBackend(ctx, conn, packet, credential);
+    return;
+  }
+  refuse(conn, REFUSAL.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
 }
 
-async function authenticateDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacket): Promise<void> {
-  const clientId = packet.clientId;
-  if (!packet.password || packet.password.length === 0) {
-    refuse(conn, CONNACK_RC.notAuthorized, 'device authentication failed: no password (JWT)', clientId);
-    return;
-  }
-  conn.authenticating();
+/** The outcome of verifying a device JWT for `clientId`: the device, or why it was refused. */
+export type DeviceVerification =
+  | { readonly ok: true; readonly device: AuthenticatedDevice; readonly expiresInMs: number }
+  | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
+
+/** Verifies a device token (on CONNECT and on re-authentication alike). */
+export async function verifyDeviceToken(
+  ctx: BrokerContext,
+  conn: Connection,
+  clientId: string,
+  token: string | undefined,
+): Promise<DeviceVerification> {
+  if (token === undefined) return { ok: false, refusal: REFUSAL.badCredentials, reason: 'no password (JWT)' };
   const mark = ctx.revocations.mark();
   let result: DeviceAuthResult;
   try {
-    result = await ctx.gateway.authenticateJwt(clientId, packet.password.toString('utf8'), ctx.now());
+    result = await ctx.gateway.authenticateJwt(clientId, token, ctx.now());
   } catch (e) {
     conn.log.warn({ err: e }, 'device authentication could not complete');
-    refuse(conn, CONNACK_RC.serverUnavailable, 'device authentication could not complete', clientId);
-    return;
+    return { ok: false, refusal: REFUSAL.unavailable, reason: 'could not complete' };
   }
-  // The connect timeout or a shutdown may have ended the connection meanwhile.
-  if (!conn.isOpen) return;
-  if (!result.ok) {
-    refuse(conn, CONNACK_RC.notAuthorized, `device authentication failed: ${result.reason}`, clientId);
-    return;
-  }
+  if (!result.ok) return { ok: false, refusal: REFUSAL.badCredentials, reason: result.reason };
   const device = result.device;
   if (ctx.revocations.revokedSince(mark, device.key, device.credentialFingerprint)) {
-    refuse(conn, CONNACK_RC.notAuthorized, 'device authentication failed: revoked while authenticating', clientId);
-    return;
+    return { ok: false, refusal: REFUSAL.badCredentials, reason: 'revoked while authenticating' };
   }
   const expiresInMs = device.tokenExpiresAt.getTime() + ctx.limits.jwtSkewSeconds * 1000 - ctx.now().getTime();
-  if (expiresInMs <= 0) {
-    refuse(conn, CONNACK_RC.notAuthorized, 'device authentication failed: token expired', clientId);
+  if (expiresInMs <= 0) return { ok: false, refusal: REFUSAL.badCredentials, reason: 'token expired' };
+  return { ok: true, device, expiresInMs };
+}
+
+async function authenticateDevice(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  token: string | undefined,
+): Promise<void> {
+  const clientId = packet.clientId;
+  if (token !== undefined) conn.authenticating();
+  const verified = await verifyDeviceToken(ctx, conn, clientId, token);
+  // The connect timeout or a shutdown may have ended the connection meanwhile.
+  if (!conn.isOpen) return;
+  if (!verified.ok) {
+    refuse(conn, verified.refusal, `device authentication failed: ${verified.reason}`, clientId);
     return;
   }
+  const { device, expiresInMs } = verified;
 
   const session = new DeviceSession(device, {
     gateway: ctx.gateway,
@@ -91,38 +107,63 @@ async function authenticateDevice(ctx: BrokerContext, conn: Connection, packet: 
     now: ctx.now,
     log: conn.log,
   });
-  ctx.devices.claim(device.key, conn)?.close('taken over by a new connection of the same device', { level: 'info' });
-  conn.send({ cmd: 'connack', returnCode: CONNACK_RC.accepted, sessionPresent: false });
-  conn.activate({ phase: 'device', session }, packet.keepalive ?? 0);
-  session.armTokenExpiry(expiresInMs, () => {
-    recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', TOKEN_EXPIRED_MESSAGE);
-    conn.close('the authorization token expired', { level: 'info' });
-  });
+  if (packet.properties?.authenticationMethod !== undefined) session.reauthClientId = clientId;
+  const takenOver = { level: 'info', code: REASON_V5.sessionTakenOver } as const;
+  ctx.devices.claim(device.key, conn)?.close('taken over by a new connection of the same device', takenOver);
+  const keepAlive = conn.isV5 ? deviceKeepAlive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
+  accept(ctx, conn, packet, keepAlive);
+  conn.activate({ phase: 'device', session }, keepAlive);
+  armTokenExpiry(ctx, conn, session, expiresInMs);
   conn.log.info(
     { device: device.key, credential: device.credentialFingerprint, tokenExpiresAt: device.tokenExpiresAt.toISOString() },
     'device connected',
   );
 }
 
-function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConnectPacket): void {
-  const token = packet.password?.toString('utf8');
+/** Ends the connection when the token expires (plus skew); a re-authentication re-arms it. */
+export function armTokenExpiry(ctx: BrokerContext, conn: Connection, session: DeviceSession, expiresInMs: number): void {
+  session.armTokenExpiry(expiresInMs, () => {
+    recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', TOKEN_EXPIRED_MESSAGE);
+    conn.close('the authorization token expired', { level: 'info', code: REASON_V5.notAuthorized });
+  });
+}
+
+function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, token: string | undefined): void {
+  if (packet.properties?.authenticationMethod !== undefined) {
+    refuse(conn, REFUSAL.badAuthenticationMethod, 'backends authenticate with the admin token as password', packet.clientId);
+    return;
+  }
   if (!token || !ctx.verifyAdminToken(token)) {
-    refuse(conn, CONNACK_RC.notAuthorized, 'backend authentication failed', packet.clientId);
+    refuse(conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
     return;
   }
   const session = new BackendSession(packet.clientId);
   if (packet.clientId !== '') {
-    ctx.backends.claim(packet.clientId, conn)?.close('taken over by a new connection with the same client id', { level: 'info' });
+    ctx.backends
+      .claim(packet.clientId, conn)
+      ?.close('taken over by a new connection with the same client id', { level: 'info', code: REASON_V5.sessionTakenOver });
   }
-  conn.send({ cmd: 'connack', returnCode: CONNACK_RC.accepted, sessionPresent: false });
+  accept(ctx, conn, packet, packet.keepalive ?? 0);
   conn.activate({ phase: 'backend', session }, packet.keepalive ?? 0);
   conn.log.info({ clientId: clip(packet.clientId) }, 'backend subscriber connected');
 }
 
+function accept(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, keepAlive: number): void {
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false };
+  if (conn.isV5) {
+    connack.reasonCode = REASON_V5.success;
+    connack.properties = connackProperties(ctx, packet, keepAlive);
+  } else {
+    connack.returnCode = 0;
+  }
+  conn.send(connack);
+}
+
 /** CONNACK with a refusal, then close. The reason is logged, never the credentials. */
-function refuse(conn: Connection, returnCode: ConnackReturnCode, reason: string, clientId: string): void {
-  conn.log.info({ clientId: clip(clientId), returnCode, reason }, 'connection refused');
-  conn.send({ cmd: 'connack', returnCode, sessionPresent: false });
+function refuse(conn: Connection, refusal: Refusal, reason: string, clientId: string): void {
+  const code = conn.isV5 ? refusal.v5 : refusal.v4;
+  conn.log.info({ clientId: clip(clientId), code, reason }, 'connection refused');
+  conn.send(conn.isV5 ? { cmd: 'connack', reasonCode: code, sessionPresent: false } : { cmd: 'connack', returnCode: code, sessionPresent: false });
   conn.close(reason);
 }
 
@@ -133,9 +174,22 @@ function refuse(conn: Connection, returnCode: ConnackReturnCode, reason: string,
 export function handleUnparsableConnect(conn: Connection, frame: Buffer): void {
   if (conn.state.phase !== 'awaiting-connect') return;
   const level = connectProtocolLevel(frame);
-  if (level === undefined || level === PROTOCOL_LEVEL.mqtt31 || level === PROTOCOL_LEVEL.mqtt311 || level === PROTOCOL_LEVEL.mqtt5) return;
+  if (level === PROTOCOL_LEVEL.mqtt5) {
+    conn.log.info('connection refused: malformed MQTT 5 CONNECT');
+    conn.write(mqttPacket.generate({ cmd: 'connack', reasonCode: REASON_V5.malformedPacket, sessionPresent: false }, { protocolVersion: 5 }));
+    return;
+  }
+  if (level === undefined || level === PROTOCOL_LEVEL.mqtt31 || level === PROTOCOL_LEVEL.mqtt311) return;
   conn.log.info({ level }, 'connection refused: unsupported protocol level');
-  conn.send({ cmd: 'connack', returnCode: CONNACK_RC.unacceptableProtocolVersion, sessionPresent: false });
+  conn.send({ cmd: 'connack', returnCode: REFUSAL.unsupportedProtocol.v4, sessionPresent: false });
+}
+
+/** An MQTT 5 CONNECT over the bound before authentication: CONNACK 0x95 (MQTT 5 §3.2.2.2). */
+export function refuseOversizeConnect(conn: Connection, head: Buffer): boolean {
+  if (conn.state.phase !== 'awaiting-connect' || connectProtocolLevel(head) !== PROTOCOL_LEVEL.mqtt5) return false;
+  conn.log.info('connection refused: CONNECT too large');
+  conn.write(mqttPacket.generate({ cmd: 'connack', reasonCode: REASON_V5.packetTooLarge, sessionPresent: false }, { protocolVersion: 5 }));
+  return true;
 }
 
 const PROTOCOL_NAMES = new Set(['MQTT', 'MQIsdp']);

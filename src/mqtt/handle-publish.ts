@@ -11,6 +11,8 @@ import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession } from './device-session.js';
+import { REASON_V5 } from './reason-codes.js';
+import { resolveTopicAlias } from './topic-aliases.js';
 
 export function handlePublish(
   ctx: BrokerContext,
@@ -19,15 +21,17 @@ export function handlePublish(
   packet: IPublishPacket,
 ): void | Promise<void> {
   if (state.phase === 'backend') {
-    conn.close('backend subscribers may not publish', { level: 'info' });
+    conn.close('backend subscribers may not publish', { level: 'info', code: REASON_V5.notAuthorized });
     return;
   }
   const session = state.session;
-  const { topic, qos } = packet;
+  const qos = packet.qos;
   if (qos !== 0 && qos !== 1) {
-    closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', 'mqtt: QoS 2 is not supported.');
+    closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', 'mqtt: QoS 2 is not supported.', REASON_V5.qosNotSupported);
     return;
   }
+  const topic = packet.properties?.topicAlias === undefined ? packet.topic : resolveTopicAlias(ctx, conn, session, packet);
+  if (topic === undefined) return;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const target = session.topics.classifyPublish(topic);
   switch (target.kind) {
@@ -38,16 +42,24 @@ export function handlePublish(
         session,
         'PERMISSION_DENIED',
         `mqtt: The device is not allowed to publish to topic '${clip(topic)}'.`,
+        REASON_V5.notAuthorized,
       );
       return;
     case 'invalid':
-      closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', `mqtt: Invalid topic '${clip(topic)}': ${target.reason}.`);
+      closeWithDeviceError(
+        ctx,
+        conn,
+        session,
+        'INVALID_ARGUMENT',
+        `mqtt: Invalid topic '${clip(topic)}': ${target.reason}.`,
+        REASON_V5.topicNameInvalid,
+      );
       return;
     case 'events':
-      publishEvent(ctx, conn, session, payload, qos, target.suffix, packet.messageId);
+      publishEvent(ctx, conn, session, payload, qos, target.suffix, packet);
       return;
     case 'state':
-      return publishState(ctx, conn, session, payload, qos, packet.messageId);
+      return publishState(ctx, conn, session, payload, qos, packet);
   }
 }
 
@@ -58,7 +70,7 @@ function publishEvent(
   payload: Buffer,
   qos: 0 | 1,
   suffix: string,
-  messageId: number | undefined,
+  packet: IPublishPacket,
 ): void {
   if (payload.length > LIMITS.eventBytes) {
     closeWithDeviceError(
@@ -67,13 +79,14 @@ function publishEvent(
       session,
       'INVALID_ARGUMENT',
       `mqtt: The telemetry event of ${payload.length} bytes exceeds the limit of ${LIMITS.eventBytes} bytes.`,
+      REASON_V5.packetTooLarge,
     );
     return;
   }
   ctx.gateway.recordEvent(session.key, ctx.now());
   const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
-  ctx.backendSubscriptions.deliver(topic, payload, qos);
-  if (qos === 1) conn.send({ cmd: 'puback', messageId: messageId as number });
+  ctx.backendSubscriptions.deliver(topic, payload, qos, session.attributes, suffix, packet.properties);
+  if (qos === 1) conn.send({ cmd: 'puback', messageId: packet.messageId as number });
 }
 
 async function publishState(
@@ -82,7 +95,7 @@ async function publishState(
   session: DeviceSession,
   payload: Buffer,
   qos: 0 | 1,
-  messageId: number | undefined,
+  packet: IPublishPacket,
 ): Promise<void> {
   if (payload.length > LIMITS.stateBytes) {
     closeWithDeviceError(
@@ -91,6 +104,7 @@ async function publishState(
       session,
       'INVALID_ARGUMENT',
       `mqtt: The state of ${payload.length} bytes exceeds the limit of ${LIMITS.stateBytes} bytes.`,
+      REASON_V5.packetTooLarge,
     );
     return;
   }
@@ -99,14 +113,14 @@ async function publishState(
   } catch (e) {
     // Not acknowledged: the device keeps the state and sends it again on its next connection.
     if (isKeywayError(e)) {
-      closeWithDeviceError(ctx, conn, session, e.status, `mqtt: The state was not accepted: ${e.message}`);
+      closeWithDeviceError(ctx, conn, session, e.status, `mqtt: The state was not accepted: ${e.message}`, REASON_V5.unspecifiedError);
     } else {
       conn.log.warn({ err: e }, 'storing a device state failed');
-      conn.close('the state could not be stored', { level: 'warn' });
+      conn.close('the state could not be stored', { level: 'warn', code: REASON_V5.unspecifiedError });
     }
     return;
   }
   if (!conn.isOpen) return;
-  ctx.backendSubscriptions.deliver(session.backendState, payload, qos);
-  if (qos === 1) conn.send({ cmd: 'puback', messageId: messageId as number });
+  ctx.backendSubscriptions.deliver(session.backendState, payload, qos, session.attributes, '', packet.properties);
+  if (qos === 1) conn.send({ cmd: 'puback', messageId: packet.messageId as number });
 }

@@ -3,7 +3,8 @@
  * `commands/#` topics only; any other filter closes the connection without a SUBACK. Granted QoS
  * is at most 1. Subscribing to config sends the latest version right after the SUBACK.
  * A backend may subscribe to filters over the device traffic it is shown (backend-topics);
- * a refused filter gets return code 0x80 and the others are granted.
+ * a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends learn why:
+ * 0x8F for a filter that is not one, 0x87 for one outside their namespace, 0x97 over the quota.
  */
 import type { ISubscribePacket } from 'mqtt-packet';
 import { backendFilterProblem } from './backend-topics.js';
@@ -12,7 +13,8 @@ import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
-import { SUBACK_FAILURE } from './reason-codes.js';
+import { REASON_V5, SUBACK_FAILURE } from './reason-codes.js';
+import { isValidFilter } from './topic-trie.js';
 
 const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
 
@@ -31,6 +33,7 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
         session,
         'PERMISSION_DENIED',
         `mqtt: The device is not allowed to subscribe to topic '${clip(topic)}'.`,
+        REASON_V5.notAuthorized,
       );
       return;
     }
@@ -53,12 +56,13 @@ function subscribeBackend(ctx: BrokerContext, conn: Connection, session: Backend
     const problem = backendFilterProblem(topic);
     if (problem !== undefined) {
       conn.log.info({ filter: clip(topic), problem }, 'backend subscription refused');
-      granted.push(SUBACK_FAILURE);
+      const v5 = isValidFilter(topic) ? REASON_V5.notAuthorized : REASON_V5.topicFilterInvalid;
+      granted.push(conn.isV5 ? v5 : SUBACK_FAILURE);
       continue;
     }
     if (!session.filters.has(topic) && session.filters.size >= ctx.limits.maxBackendSubscriptions) {
       conn.log.info({ filter: clip(topic) }, 'backend subscription refused: too many subscriptions');
-      granted.push(SUBACK_FAILURE);
+      granted.push(conn.isV5 ? REASON_V5.quotaExceeded : SUBACK_FAILURE);
       continue;
     }
     const g = grant(qos);

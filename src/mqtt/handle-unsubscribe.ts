@@ -1,18 +1,36 @@
-/** UNSUBSCRIBE (MQTT 3.1.1 §3.10): drops the named subscriptions; UNSUBACK in every case. */
+/**
+ * UNSUBSCRIBE (MQTT 3.1.1 §3.10, MQTT 5 §3.10): drops the named subscriptions; UNSUBACK in every
+ * case, with a reason code per filter for MQTT 5 (0x00 removed, 0x11 there was none).
+ */
 import type { IUnsubscribePacket } from 'mqtt-packet';
 import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 
+const SUCCESS = 0x00;
+const NO_SUBSCRIPTION_EXISTED = 0x11;
+
 export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, packet: IUnsubscribePacket): void {
+  const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
-    if (state.phase === 'backend') {
-      ctx.backendSubscriptions.remove(conn, state.session, filter);
-      continue;
-    }
-    const session = state.session;
-    const kind = session.topics.classifySubscription(filter);
-    if (kind === 'commands') session.commandsQos = undefined;
-    else if (kind === 'config') session.config.unsubscribe();
+    codes.push(unsubscribe(ctx, conn, state, filter) ? SUCCESS : NO_SUBSCRIPTION_EXISTED);
   }
-  conn.send({ cmd: 'unsuback', messageId: packet.messageId as number, granted: [] });
+  conn.send({ cmd: 'unsuback', messageId: packet.messageId as number, granted: conn.isV5 ? codes : [] });
+}
+
+/** Returns whether the filter was subscribed. */
+function unsubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, filter: string): boolean {
+  if (state.phase === 'backend') return ctx.backendSubscriptions.remove(conn, state.session, filter);
+  const session = state.session;
+  const kind = session.topics.classifySubscription(filter);
+  if (kind === 'commands') {
+    const was = session.commandsQos !== undefined;
+    session.commandsQos = undefined;
+    return was;
+  }
+  if (kind === 'config') {
+    const was = session.config.subscribed;
+    session.config.unsubscribe();
+    return was;
+  }
+  return false;
 }

@@ -27,6 +27,10 @@ export interface BrokerLimits {
   readonly slowConsumerMs: number;
   /** QoS 1 messages sent to one peer and not yet acknowledged. */
   readonly maxInflight: number;
+  /** MQTT 5 receive maximum announced to clients: their QoS 1 PUBLISHes not yet acknowledged. */
+  readonly receiveMaximum: number;
+  /** MQTT 5 topic aliases a client may set up on its connection (0: none). */
+  readonly topicAliasMaximum: number;
   /** Subscriptions one backend connection may hold. */
   readonly maxBackendSubscriptions: number;
   /** Open TLS connections the listener accepts. */
@@ -49,6 +53,8 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   outboundHardBytes: 16 * 1024 * 1024,
   slowConsumerMs: 30_000,
   maxInflight: 1024,
+  receiveMaximum: 100,
+  topicAliasMaximum: 32,
   maxBackendSubscriptions: 1000,
   maxConnections: 100_000,
   closeGraceMs: 2_000,
@@ -68,6 +74,8 @@ const MINIMUMS: { readonly [K in keyof BrokerLimits]: number } = {
   outboundHardBytes: 1,
   slowConsumerMs: 1,
   maxInflight: 1,
+  receiveMaximum: 1,
+  topicAliasMaximum: 0,
   maxBackendSubscriptions: 1,
   maxConnections: 1,
   closeGraceMs: 0,
@@ -87,6 +95,9 @@ export function resolveLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
   }
   if (limits.maxInflight > MAX_INFLIGHT_CEILING) {
     throw fieldError('limits.maxInflight', `must be at most ${MAX_INFLIGHT_CEILING}`);
+  }
+  for (const key of ['receiveMaximum', 'topicAliasMaximum'] as const) {
+    if (limits[key] > 0xffff) throw fieldError(`limits.${key}`, 'must be at most 65535');
   }
   if (limits.outboundHardBytes < limits.outboundSoftBytes) {
     throw fieldError('limits.outboundHardBytes', 'must not be below limits.outboundSoftBytes');

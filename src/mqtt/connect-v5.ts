@@ -1,0 +1,51 @@
+/**
+ * The MQTT 5 parts of CONNECT (MQTT 5 §3.1, §3.2): where the credential is, and what the server
+ * announces in its CONNACK. Only `keyway-jwt` is an authentication method: the device JWT travels
+ * as the password or as the authentication data, and a later AUTH packet may replace it.
+ */
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { BrokerContext } from './context.js';
+
+export const AUTH_METHOD = 'keyway-jwt';
+
+type ConnackProperties = NonNullable<IConnackPacket['properties']>;
+
+/** The credential of a CONNECT, or 'bad-method' for an authentication method we do not offer. */
+export function connectCredential(packet: IConnectPacket): string | undefined | 'bad-method' {
+  const props = packet.properties;
+  const method = props?.authenticationMethod;
+  if (method !== undefined && method !== AUTH_METHOD) return 'bad-method';
+  const bytes = packet.password ?? (method === AUTH_METHOD ? props?.authenticationData : undefined);
+  return bytes && bytes.length > 0 ? bytes.toString('utf8') : undefined;
+}
+
+/**
+ * The keep-alive a device connection runs with: a device must send a PUBLISH or PINGREQ within
+ * the idle limit anyway, so a longer (or no) keep-alive is overridden and the device told so.
+ */
+export function deviceKeepAlive(ctx: BrokerContext, requested: number): number {
+  const cap = Math.max(1, Math.min(0xffff, Math.floor(ctx.limits.idleLimitMs / 1000)));
+  return requested === 0 || requested > cap ? cap : requested;
+}
+
+/** CONNACK properties: what this server supports and the bounds it enforces. */
+export function connackProperties(
+  ctx: BrokerContext,
+  packet: IConnectPacket,
+  keepAlive: number,
+): ConnackProperties {
+  const props: ConnackProperties = {
+    maximumPacketSize: ctx.limits.maxPacketBytes,
+    receiveMaximum: ctx.limits.receiveMaximum,
+    topicAliasMaximum: ctx.limits.topicAliasMaximum,
+    maximumQoS: 1,
+    retainAvailable: false,
+    // Devices need it for `/devices/{id}/commands/#`; backends for registry-wide filters.
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: false,
+    sharedSubscriptionAvailable: false,
+  };
+  if (keepAlive !== (packet.keepalive ?? 0)) props.serverKeepAlive = keepAlive;
+  if (packet.properties?.authenticationMethod !== undefined) props.authenticationMethod = AUTH_METHOD;
+  return props;
+}
