@@ -32,3 +32,35 @@ test('bad values are refused with a message naming them', () => {
   writeFileSync(join(dir, 'bad.json'), '[1,2]');
   assert.throws(() => loadConfig({ file: join(dir, 'bad.json'), env: {} }), /not a JSON object/);
 });
+
+test('the development open listener is absent by default and set from the file, KEYWAY_DEV_OPEN_LISTENER or overrides', () => {
+  assert.equal(loadConfig({ env: {} }).devOpenListener, undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-config-'));
+  const objectFile = join(dir, 'object.json');
+  writeFileSync(objectFile, JSON.stringify({ devOpenListener: { host: '127.0.0.1', port: 1884 } }));
+  assert.deepEqual(loadConfig({ file: objectFile, env: {} }).devOpenListener, { host: '127.0.0.1', port: 1884 });
+  const stringFile = join(dir, 'string.json');
+  writeFileSync(stringFile, JSON.stringify({ devOpenListener: '[::1]:1885' }));
+  assert.deepEqual(loadConfig({ file: stringFile, env: {} }).devOpenListener, { host: '::1', port: 1885 });
+  assert.deepEqual(loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: '127.0.0.1:1884' } }).devOpenListener, { host: '127.0.0.1', port: 1884 });
+  assert.deepEqual(loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: 'localhost:0' } }).devOpenListener, { host: 'localhost', port: 0 });
+  assert.deepEqual(
+    loadConfig({ file: objectFile, env: {}, overrides: { devOpenListener: { host: '127.0.0.2', port: 0 } } }).devOpenListener,
+    { host: '127.0.0.2', port: 0 },
+  );
+});
+
+test('the development open listener is refused outside loopback', () => {
+  const refused = (e: unknown): boolean => e instanceof ConfigError && /not a loopback address/.test(e.message);
+  for (const address of ['0.0.0.0:1884', '192.168.1.20:1884', 'broker.example.com:1884', '[::]:1884', '[fe80::1]:1884', 'localhost.example:1884']) {
+    assert.throws(() => loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: address } }), refused, address);
+  }
+  assert.throws(() => loadConfig({ env: {}, overrides: { devOpenListener: { host: '10.0.0.1', port: 1884 } } }), refused);
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-config-'));
+  const file = join(dir, 'open.json');
+  writeFileSync(file, JSON.stringify({ devOpenListener: { host: '0.0.0.0', port: 1884 } }));
+  assert.throws(() => loadConfig({ file, env: {} }), refused);
+  assert.throws(() => loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: '127.0.0.1' } }), /not HOST:PORT/);
+  assert.throws(() => loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: '127.0.0.1:70000' } }), /not a TCP port/);
+  assert.throws(() => loadConfig({ env: {}, overrides: { devOpenListener: { host: '127.0.0.1', port: -1 } } }), /not a TCP port/);
+});

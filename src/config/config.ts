@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { checkLoopbackListener, ListenAddressError, parseListenAddress } from './listen-address.js';
 
 export interface ListenerConfig {
   readonly host: string;
@@ -22,6 +23,11 @@ export interface Config {
   /** PEM files of an operator-provided server certificate; the development CA issues one when absent. */
   readonly tls: { readonly certFile?: string; readonly keyFile?: string };
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * A plaintext MQTT listener for an open registry (anonymous clients, any topic), for conformance
+   * testing only; absent by default and refused on anything but loopback.
+   */
+  readonly devOpenListener?: ListenerConfig;
 }
 
 export interface ConfigSources {
@@ -87,11 +93,13 @@ function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
     };
   }
   if (env.KEYWAY_LOG_LEVEL) out.logLevel = env.KEYWAY_LOG_LEVEL as Config['logLevel'];
+  if (env.KEYWAY_DEV_OPEN_LISTENER) out.devOpenListener = listenAddress('KEYWAY_DEV_OPEN_LISTENER', env.KEYWAY_DEV_OPEN_LISTENER);
   return out;
 }
 
 function fromFile(path: string): PartialConfig {
   let text: string;
+  let config: PartialConfig;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
@@ -100,13 +108,26 @@ function fromFile(path: string): PartialConfig {
   try {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    return parsed as PartialConfig;
+    config = parsed as PartialConfig;
   } catch (e) {
     throw new ConfigError(`configuration file ${path} is not a JSON object: ${(e as Error).message}`);
+  }
+  // The file may spell the open listener as "127.0.0.1:1884", like the variable and the flag.
+  const open: unknown = config.devOpenListener;
+  if (typeof open === 'string') config.devOpenListener = listenAddress('devOpenListener', open);
+  return config;
+}
+
+function listenAddress(name: string, text: string): ListenerConfig {
+  try {
+    return parseListenAddress(name, text);
+  } catch (e) {
+    throw e instanceof ListenAddressError ? new ConfigError(e.message) : e;
   }
 }
 
 function merge(base: Config, layer: PartialConfig): Config {
+  const devOpenListener = layer.devOpenListener ?? base.devOpenListener;
   return {
     dataDir: layer.dataDir ?? base.dataDir,
     hostnames: layer.hostnames ?? base.hostnames,
@@ -114,6 +135,7 @@ function merge(base: Config, layer: PartialConfig): Config {
     api: { ...base.api, ...layer.api },
     tls: { ...base.tls, ...layer.tls },
     logLevel: layer.logLevel ?? base.logLevel,
+    ...(devOpenListener ? { devOpenListener } : {}),
   };
 }
 
@@ -124,6 +146,13 @@ function validate(c: Config): Config {
     if (typeof l.host !== 'string' || l.host === '') throw new ConfigError(`${name}.host must be a host name or address`);
   }
   if (Boolean(c.tls.certFile) !== Boolean(c.tls.keyFile)) throw new ConfigError('tls.certFile and tls.keyFile go together');
+  if (c.devOpenListener !== undefined) {
+    try {
+      checkLoopbackListener('devOpenListener', c.devOpenListener);
+    } catch (e) {
+      throw e instanceof ListenAddressError ? new ConfigError(e.message) : e;
+    }
+  }
   return { ...c, dataDir: resolve(c.dataDir) };
 }
 

@@ -1,6 +1,6 @@
 /** `keyway serve`: load the configuration, start, tell the operator what to do next, stop on a signal. */
 import { relative } from 'node:path';
-import { DEFAULT_PORTS, loadConfig, type PartialConfig } from '../config/config.js';
+import { DEFAULT_PORTS, loadConfig, type ListenerConfig, type PartialConfig } from '../config/config.js';
 import { startServer, type RunningServer } from './server.js';
 import { createLogger } from './logger.js';
 
@@ -10,6 +10,9 @@ export interface ServeOptions {
   mqttPort?: number;
   apiPort?: number;
   hostnames?: string[];
+  devOpenListener?: ListenerConfig;
+  /** Where `KEYWAY_*` variables come from; the process environment by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Paths relative to the working directory when below it, so the printed commands stay short. */
@@ -47,17 +50,34 @@ export function welcome(server: RunningServer): string {
   return lines.join('\n');
 }
 
+/** Printed on every start with the open listener, so nobody mistakes it for a way to run Keyway. */
+export function openListenerWarning(host: string, port: number): string {
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return (
+    `WARNING: DEVELOPMENT OPEN LISTENER on mqtt://${address}: plaintext, anonymous, any topic. ` +
+    'A conformance-testing aid only; never use it with real devices or data.'
+  );
+}
+
 export async function serve(options: ServeOptions): Promise<void> {
   const overrides: PartialConfig = {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.mqttPort !== undefined ? { mqtt: { port: options.mqttPort } } : {}),
     ...(options.apiPort !== undefined ? { api: { port: options.apiPort } } : {}),
     ...(options.hostnames?.length ? { hostnames: options.hostnames } : {}),
+    ...(options.devOpenListener ? { devOpenListener: options.devOpenListener } : {}),
   };
-  const config = loadConfig({ ...(options.configFile ? { file: options.configFile } : {}), overrides });
+  const config = loadConfig({
+    ...(options.configFile ? { file: options.configFile } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    overrides,
+  });
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   process.stdout.write(`${welcome(server)}\n`);
+  if (config.devOpenListener && server.openMqttPort !== undefined) {
+    process.stdout.write(`${openListenerWarning(config.devOpenListener.host, server.openMqttPort)}\n`);
+  }
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {

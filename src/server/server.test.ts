@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
 import { startServer } from './server.js';
-import { welcome } from './serve.js';
+import { openListenerWarning, welcome } from './serve.js';
 
 const quiet = pino({ level: 'silent' });
 const configFor = (dataDir: string) =>
@@ -57,4 +57,27 @@ test('the welcome text tells how to connect a first device', async () => {
   assert.match(text, /export KEYWAY_API_URL=https:\/\/localhost:19443/);
   assert.match(text, /--cafile keyway-data\/pki\/ca\.crt/);
   assert.match(text, /keys jwt --private-key/);
+});
+
+test('the development open listener starts only when configured, and says loudly what it is', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keyway-server-'));
+  try {
+    const closed = await startServer(configFor(dataDir), quiet);
+    await closed.close();
+    assert.equal(closed.openMqttPort, undefined);
+
+    const config = loadConfig({
+      env: {},
+      overrides: { ...configFor(dataDir), devOpenListener: { host: '127.0.0.1', port: 0 } },
+    });
+    const open = await startServer(config, quiet);
+    await open.close();
+    assert.equal(typeof open.openMqttPort, 'number');
+    assert.notEqual(open.openMqttPort, 0);
+    assert.notEqual(open.openMqttPort, open.mqttPort);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  assert.match(openListenerWarning('127.0.0.1', 1884), /^WARNING: .*mqtt:\/\/127\.0\.0\.1:1884: plaintext, anonymous, any topic\..*never use it/);
+  assert.match(openListenerWarning('::1', 1884), /mqtt:\/\/\[::1\]:1884/);
 });

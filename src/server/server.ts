@@ -17,6 +17,8 @@ import { createLogger } from './logger.js';
 
 export interface RunningServer {
   readonly mqttPort: number;
+  /** The development open listener's port, when the configuration asks for one. */
+  readonly openMqttPort?: number;
   readonly apiPort: number;
   readonly apiUrl: string;
   readonly dataDir: string;
@@ -77,8 +79,9 @@ export async function startServer(
       port: config.mqtt.port,
       logger: logger.child({ module: 'mqtt' }),
       ...(tuning.mqttLimits ? { limits: tuning.mqttLimits } : {}),
+      ...(config.devOpenListener ? { openListener: config.devOpenListener } : {}),
     });
-    const { port: mqttPort } = await broker.start();
+    const { port: mqttPort, openPort: openMqttPort } = await broker.start();
     stops.push(() => broker.close());
 
     const api = await createAdminApi({
@@ -93,9 +96,16 @@ export async function startServer(
     const apiPort = typeof address === 'object' && address ? address.port : config.api.port;
 
     logger.info({ mqttPort, apiPort, dataDir: config.dataDir }, 'keyway started');
+    if (openMqttPort !== undefined) {
+      logger.warn(
+        { openMqttPort, host: config.devOpenListener?.host },
+        'development open listener: plaintext, anonymous clients, any topic; for conformance testing only',
+      );
+    }
     let closing: Promise<void> | undefined;
     return {
       mqttPort,
+      ...(openMqttPort !== undefined ? { openMqttPort } : {}),
       apiPort,
       apiUrl: `https://${urlHost(config.api.host)}:${apiPort}`,
       dataDir: config.dataDir,

@@ -20,6 +20,8 @@ export interface TestServer {
   readonly ca: string;
   readonly adminToken: string;
   readonly mqttPort: number;
+  /** The development open listener (plaintext, anonymous) on 127.0.0.1, when asked for. */
+  readonly openMqttPort?: number;
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiResponse>;
   close(): Promise<void>;
 }
@@ -27,13 +29,21 @@ export interface TestServer {
 export interface TestServerOptions extends ServerTuning {
   /** Where the data directory goes; a fresh temp directory by default. */
   readonly dataDir?: string;
+  /** Also start the development open listener on 127.0.0.1 and a free port. */
+  readonly devOpenListener?: boolean;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), ...tuning } = options;
+  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), devOpenListener = false, ...tuning } = options;
   const config = loadConfig({
     env: {},
-    overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, logLevel: 'silent' },
+    overrides: {
+      dataDir,
+      mqtt: { host: '127.0.0.1', port: 0 },
+      api: { host: '127.0.0.1', port: 0 },
+      logLevel: 'silent',
+      ...(devOpenListener ? { devOpenListener: { host: '127.0.0.1', port: 0 } } : {}),
+    },
   });
   const logger = pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' });
   const server = await startServer(config, logger, tuning);
@@ -81,6 +91,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ca,
     adminToken,
     mqttPort: server.mqttPort,
+    ...(server.openMqttPort !== undefined ? { openMqttPort: server.openMqttPort } : {}),
     api,
     close: async () => {
       await server.close();
