@@ -30,7 +30,7 @@ test('token expiry closes a live connection and records UNAUTHENTICATED', async 
   assert.ok(lived >= 1500 && lived < 8000, `closed after ${lived} ms`);
   const device = await eventually(async () => {
     const r = await ts.api('GET', devicePathUrl('expiry', 'short-lived'));
-    assert.ok(r.body.lastErrorStatus);
+    assert.ok(r.body.lastErrorStatus, 'lastErrorStatus recorded');
     return r.body;
   });
   assert.equal(device.lastErrorStatus.code, 16);

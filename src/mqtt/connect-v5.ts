@@ -5,10 +5,50 @@
  */
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { BrokerContext } from './context.js';
+import type { PacketProblem } from './packet-validation.js';
+import { REASON_V5 } from './reason-codes.js';
 
 export const AUTH_METHOD = 'keyway-jwt';
 
 type ConnackProperties = NonNullable<IConnackPacket['properties']>;
+
+/** The properties a CONNECT may carry (MQTT 5 §3.1.2.11); any other is a malformed packet. */
+export const CONNECT_PROPERTIES: ReadonlySet<string> = new Set([
+  'sessionExpiryInterval',
+  'receiveMaximum',
+  'maximumPacketSize',
+  'topicAliasMaximum',
+  'requestResponseInformation',
+  'requestProblemInformation',
+  'userProperties',
+  'authenticationMethod',
+  'authenticationData',
+]);
+
+/** The properties of a will message (MQTT 5 §3.1.3.2). Wills are discarded, but must be well-formed. */
+export const WILL_PROPERTIES: ReadonlySet<string> = new Set([
+  'willDelayInterval',
+  'payloadFormatIndicator',
+  'messageExpiryInterval',
+  'contentType',
+  'responseTopic',
+  'correlationData',
+  'userProperties',
+]);
+
+/**
+ * The value rules of CONNECT properties that are well-formed and allowed there (MQTT 5
+ * §3.1.2.11): a receive maximum or maximum packet size of 0, and authentication data without a
+ * method, are protocol errors (CONNACK 0x82).
+ */
+export function connectPropertyProblem(props: NonNullable<IConnectPacket['properties']>): PacketProblem | undefined {
+  if (props.receiveMaximum === 0) return { code: REASON_V5.protocolError, reason: 'receive maximum 0' };
+  if (props.maximumPacketSize === 0) return { code: REASON_V5.protocolError, reason: 'maximum packet size 0' };
+  if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    return { code: REASON_V5.protocolError, reason: 'authentication data without an authentication method' };
+  }
+  return undefined;
+}
 
 /** The credential of a CONNECT, or 'bad-method' for an authentication method we do not offer. */
 export function connectCredential(packet: IConnectPacket): string | undefined | 'bad-method' {

@@ -92,6 +92,9 @@ describe('FrameReader', () => {
       assert.throws(() => new FrameReader(1024).push(Buffer.from([byte]), () => true), FrameError, byte.toString(16));
     }
     for (const byte of [0x10, 0x30, 0x3b, 0x40, 0x62, 0x82, 0xa2, 0xc0, 0xe0]) assert.equal(isValidHeaderByte(byte), true, byte.toString(16));
+    // AUTH only on an MQTT 5 connection, and with its reserved flags zero.
+    assert.equal(isValidHeaderByte(0xf0, true), true, 'AUTH on MQTT 5');
+    for (const byte of [0xf1, 0xf2, 0xf8]) assert.equal(isValidHeaderByte(byte, true), false, byte.toString(16));
   });
 
   test('until told otherwise, only a CONNECT may start the stream', () => {

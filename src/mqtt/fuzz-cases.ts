@@ -228,6 +228,7 @@ export function catalogue(id: Identity): FuzzCase[] {
     const deviceIdWithBad = Buffer.concat([Buffer.from(id.clientId), bad]);
     add({ name: `invalid UTF-8 in a device client id ${tag}`, phase: 'pre', chunks: [rawConnect(deviceIdWithBad, 'unused', id.token)], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a backend client id ${tag}`, phase: 'pre', chunks: [rawConnect(Buffer.concat([Buffer.from('fuzz-'), bad]), 'admin', id.adminToken)], connack: V4_REFUSED });
+    add({ name: `invalid UTF-8 in a will topic ${tag}`, phase: 'pre', chunks: [frame(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc6]), u16(1), str(id.clientId), str(Buffer.concat([Buffer.from('w/'), bad])), str('will'), str('unused'), str(id.token)]))], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a user name ${tag}`, phase: 'pre', chunks: [frame(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2]), u16(1), str(id.clientId), str(Buffer.concat([Buffer.from('u'), bad])), str(id.token)]))], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a device's own event subfolder ${tag}`, phase: 'device', chunks: [frame(0x32, Buffer.concat([str(Buffer.concat([Buffer.from(`${events}/`), bad])), u16(7), Buffer.from('x')]))] });
     add({ name: `invalid UTF-8 in a device topic ${tag}`, phase: 'device', chunks: [frame(0x30, Buffer.concat([str(Buffer.concat([Buffer.from('/devices/'), bad, Buffer.from('/events')])), Buffer.from('x')]))] });
@@ -257,6 +258,10 @@ export function catalogue(id: Identity): FuzzCase[] {
     ['receive maximum twice', Buffer.from([0x21, 0x00, 0x01, 0x21, 0x00, 0x02])],
     ['a property cut short', Buffer.from([0x11, 0x00])],
     ['a user property with invalid UTF-8', Buffer.concat([Buffer.from([0x26]), str(Buffer.from([0xff])), str('v')])],
+    ['a user property value with U+0000', Buffer.concat([Buffer.from([0x26]), str('k'), str(Buffer.from([0x76, 0x00]))])],
+    ['session expiry interval twice', Buffer.from([0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2])],
+    ['authentication data and no method', Buffer.concat([Buffer.from([0x16]), str('x')])],
+    ['a DISCONNECT-only property (server reference)', Buffer.concat([Buffer.from([0x1c]), str('s')])],
   ];
   for (const [name, props] of badProperties) {
     add({ name: `MQTT 5 CONNECT with ${name}`, phase: 'pre', chunks: [connectV5WithRawProperties(id, props)], connack: V5_REFUSED, v5: true });
@@ -274,6 +279,16 @@ export function catalogue(id: Identity): FuzzCase[] {
     ['PUBLISH with an empty topic and an unmapped topic alias', v5({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 0, dup: false, retain: false, properties: { topicAlias: 3 } })],
     ['PUBLISH with topic alias 65535, over any maximum', v5({ cmd: 'publish', topic: events, payload: Buffer.from('x'), qos: 0, dup: false, retain: false, properties: { topicAlias: 65535 } })],
     ['PUBLISH with an empty topic and no alias', v5({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 0, dup: false, retain: false })],
+    ['PUBLISH with two content types', frame(0x30, Buffer.concat([str(events), Buffer.from([0x08, 0x03]), str('a'), Buffer.from([0x03]), str('b'), Buffer.from('x')]))],
+    ['PUBLISH with a subscription identifier', frame(0x30, Buffer.concat([str(events), Buffer.from([0x02, 0x0b, 0x01]), Buffer.from('x')]))],
+    ['PUBLISH with a message expiry interval cut short', frame(0x30, Buffer.concat([str(events), Buffer.from([0x01, 0x02])]))],
+    ['SUBSCRIBE with subscription identifier 0', frame(0x82, Buffer.concat([u16(1), Buffer.from([0x02, 0x0b, 0x00]), str(`/devices/${id.deviceId}/config`), Buffer.from([0x01])]))],
+    ['UNSUBSCRIBE with a reason string', frame(0xa2, Buffer.concat([u16(1), Buffer.concat([Buffer.from([0x04, 0x1f]), str('r')]), str(`/devices/${id.deviceId}/config`)]))],
+    ['PUBACK with a content type', Buffer.concat([Buffer.from([0x40, 0x08]), u16(1), Buffer.from([0x00, 0x04, 0x03]), str('c')])],
+    ['DISCONNECT with a server reference', Buffer.concat([Buffer.from([0xe0, 0x06, 0x00, 0x04, 0x1c]), str('s')])],
+    ['AUTH with authentication data and no method', Buffer.concat([Buffer.from([0xf0, 0x06, 0x19, 0x04, 0x16]), str('t')])],
+    ['SUBSCRIBE without topic filters', Buffer.from([0x82, 0x03, 0x00, 0x01, 0x00])],
+    ['UNSUBSCRIBE without topic filters', Buffer.from([0xa2, 0x03, 0x00, 0x01, 0x00])],
   ];
   // A user property whose key length runs past the property section: mqtt-packet parses it as a
   // key with a null value, which a delivery to an MQTT 5 subscriber would carry on.
@@ -284,6 +299,13 @@ export function catalogue(id: Identity): FuzzCase[] {
     add({ name: `MQTT 5 ${name}`, phase: 'pre', chunks: [Buffer.concat([connect5, bytes])], connack: [0x00, ...V5_REFUSED], v5: true });
   }
   add({ name: 'MQTT 3.1.1 PINGREQ with a body', phase: 'device', chunks: [Buffer.from([0xc0, 0x01, 0x00])] });
+  for (const phase of ['device', 'backend'] as const) {
+    // Packet ids are non-zero (MQTT 3.1.1 §2.3.1); acknowledgements have no more than the id.
+    add({ name: `SUBSCRIBE with packet id 0 (${phase})`, phase, chunks: [frame(0x82, Buffer.concat([u16(0), str(`/devices/${id.deviceId}/config`), Buffer.from([0])]))] });
+    add({ name: `UNSUBSCRIBE with packet id 0 (${phase})`, phase, chunks: [frame(0xa2, Buffer.concat([u16(0), str(`/devices/${id.deviceId}/config`)]))] });
+    add({ name: `PUBLISH QoS 1 with packet id 0 (${phase})`, phase, chunks: [frame(0x32, Buffer.concat([str(events), u16(0), Buffer.from('x')]))] });
+    add({ name: `MQTT 3.1.1 PUBACK with a reason code (${phase})`, phase, chunks: [Buffer.from([0x40, 0x03, 0x00, 0x01, 0x00])] });
+  }
   add({ name: 'MQTT 3.1.1 DISCONNECT with a reason code', phase: 'device', chunks: [Buffer.from([0xe0, 0x01, 0x8e])], expect: 'any' });
 
   // Every packet a client may send after CONNECT, well-formed, in one write: each is answered.
