@@ -266,6 +266,8 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
 
 interface Storm {
   connectionsPerSecond: number;
+  /** The broker's CPU time (all its threads) per connection: steadier than the rate on a busy machine. */
+  brokerCpuMicrosPerConnection: number;
   connackP50Ms: number;
   connackP99Ms: number;
   failed: number;
@@ -276,11 +278,18 @@ async function storm(target: Target): Promise<Storm> {
   const devices = await specs(target, Array.from({ length: O.storm }, (_, i) => `dev${i}`));
   const gen = new Generator(target, O.workers);
   try {
+    const ticks = cpuTicks(target.pid);
     const c = await gen.connect(devices, O.stormConcurrency, 30_000);
-    console.log(`${target.name}: ${c.ok} connections in ${c.seconds.toFixed(2)} s, ${c.failed} failed${c.firstError ? ` (${c.firstError})` : ''}`);
+    // Clock ticks are 10 ms each.
+    const cpuMicros = ((cpuTicks(target.pid) - ticks) * 10_000) / Math.max(1, c.ok);
+    console.log(
+      `${target.name}: ${c.ok} connections in ${c.seconds.toFixed(2)} s, ${c.failed} failed${c.firstError ? ` (${c.firstError})` : ''}; ` +
+        `broker CPU ${Math.round(cpuMicros)} µs per connection`,
+    );
     if (c.ok === 0) throw new Error(`no device connected: ${c.firstError}`);
     return {
       connectionsPerSecond: Math.round(c.ok / c.seconds),
+      brokerCpuMicrosPerConnection: Math.round(cpuMicros),
       connackP50Ms: round(percentile(c.latencies, 50), 2),
       connackP99Ms: round(percentile(c.latencies, 99), 2),
       failed: c.failed,
@@ -395,6 +404,7 @@ const metrics: Array<{ metric: string; pick: (r: TargetResult) => number | undef
   { metric: 'fan-in QoS 1, p99 ms at half rate', pick: (r) => ok(r.fanInQos1)?.p99Ms, better: 'lower' },
   { metric: 'connection storm, conn/s', pick: (r) => ok(r.storm)?.connectionsPerSecond, better: 'higher' },
   { metric: 'connection storm, CONNACK p99 ms', pick: (r) => ok(r.storm)?.connackP99Ms, better: 'lower' },
+  { metric: 'connection storm, broker CPU µs/conn', pick: (r) => ok(r.storm)?.brokerCpuMicrosPerConnection, better: 'lower' },
   { metric: 'idle connection, KiB RSS each', pick: (r) => ok(r.memory)?.kibPerConnection, better: 'lower' },
 ];
 function ok<T extends object>(o: Outcome<T> | undefined): T | undefined {

@@ -111,6 +111,18 @@ describe('verifyDeviceJwt', () => {
       assertRefused(await verifyDeviceJwt(lowercase, [ecKey], AUD, NOW), 'algorithm not allowed');
     });
 
+    it('refuses critical header extensions and unencoded payloads, even when correctly signed', async () => {
+      const crit = handmade({ alg: 'ES256', crit: ['exp'] }, claims(), es256Signer(ec.privateKey));
+      assertRefused(await verifyDeviceJwt(crit, [ecKey], AUD, NOW), 'unsupported header parameters');
+      const b64 = handmade({ alg: 'ES256', b64: true }, claims(), es256Signer(ec.privateKey));
+      assertRefused(await verifyDeviceJwt(b64, [ecKey], AUD, NOW), 'unsupported header parameters');
+    });
+
+    it('refuses an ES256 signature of the wrong length or in DER form', async () => {
+      const der = handmade({ alg: 'ES256' }, claims(), (input) => sign('sha256', Buffer.from(input), ec.privateKey));
+      assertRefused(await verifyDeviceJwt(der, [ecKey], AUD, NOW), 'signature does not verify with any credential');
+    });
+
     it('refuses HS256 signed with the public key PEM as the HMAC secret', async () => {
       for (const [key, pub] of [
         [rsaKey, pem(rsa.publicKey, 'spki')],

@@ -72,6 +72,19 @@ describe('parseCredentialKey', () => {
     assert.equal(key.fingerprint, fingerprintOf(p256.publicKey));
   });
 
+  it('reads a P-256 SPKI key into the same key and fingerprint, and refuses a point off the curve', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const der = publicKey.export({ type: 'spki', format: 'der' });
+    const pemOf = (bytes: Buffer): string =>
+      `-----BEGIN PUBLIC KEY-----\n${bytes.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PUBLIC KEY-----\n`;
+    const plain = parseCredentialKey('ES256_PEM', pemOf(der));
+    assert.equal(plain.fingerprint, fingerprintOf(publicKey));
+    assert.ok(plain.key.equals(publicKey), 'the same key');
+    const offCurve = Buffer.from(der);
+    offCurve[offCurve.length - 1] = (offCurve[offCurve.length - 1] as number) ^ 0x01;
+    assert.throws(() => parseCredentialKey('ES256_PEM', pemOf(offCurve)), KeywayError);
+  });
+
   it('accepts certificates for the X509 formats and reports their details', async () => {
     const rsaCert = parseCredentialKey('RSA_X509_PEM', await selfSigned(rsa2048, 'RS256'));
     assert.equal(rsaCert.algorithm, 'RS256');

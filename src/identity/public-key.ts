@@ -58,6 +58,26 @@ export function fingerprintOf(key: KeyObject): string {
   return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
+/** The DER of a P-256 SubjectPublicKeyInfo with an uncompressed point, up to the point's 0x04 (RFC 5480). */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const P256_SPKI_BYTES = P256_SPKI_PREFIX.length + 65;
+
+/**
+ * The common case, a P-256 key in SPKI form, imported from its coordinates as a JWK: OpenSSL's
+ * PEM decoders take about twice as long, which counts when thousands of devices connect at once.
+ * OpenSSL still checks that the point is on the curve. Undefined for anything else.
+ */
+function p256FromSpki(label: string, base64: string): KeyObject | undefined {
+  if (label !== 'PUBLIC KEY') return undefined;
+  const der = Buffer.from(base64.replace(/\s+/g, ''), 'base64');
+  if (der.length !== P256_SPKI_BYTES || der[P256_SPKI_PREFIX.length] !== 0x04) return undefined;
+  if (!der.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) return undefined;
+  const at = P256_SPKI_PREFIX.length + 1;
+  const x = der.toString('base64url', at, at + 32);
+  const y = der.toString('base64url', at + 32, at + 64);
+  return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x, y }, format: 'jwk' });
+}
+
 /** The algorithm a public key may sign with, or a description of why it may not be used. */
 function algorithmOf(key: KeyObject): { algorithm: JwtAlgorithm } | { refused: string } {
   const details = key.asymmetricKeyDetails ?? {};
@@ -101,8 +121,15 @@ const oneLineName = (name: string): string =>
 /**
  * Parses and checks a credential's PEM text against its declared format. Throws
  * INVALID_ARGUMENT with a field violation on `field` when the key may not be used.
+ * `knownFingerprint`, the one stored with the credential when it was created from this very
+ * text, spares re-encoding the key to compute it (about as costly as parsing it).
  */
-export function parseCredentialKey(format: PublicKeyFormat, pem: string, field = 'publicKey.key'): CredentialKey {
+export function parseCredentialKey(
+  format: PublicKeyFormat,
+  pem: string,
+  field = 'publicKey.key',
+  knownFingerprint?: string,
+): CredentialKey {
   const rule = FORMAT_RULES[format];
   if (rule === undefined) throw fieldError('publicKey.format', `unsupported public key format`);
   if (typeof pem !== 'string' || pem.trim().length === 0) throw fieldError(field, 'is empty; expected ' + formatHint(format));
@@ -135,6 +162,8 @@ export function parseCredentialKey(format: PublicKeyFormat, pem: string, field =
 
   let key: KeyObject;
   let certificate: CertificateDetails | undefined;
+  /** Read from P-256 coordinates: its type and curve are known without asking OpenSSL again. */
+  let p256 = false;
   if (isCertificate) {
     let cert: X509Certificate;
     try {
@@ -156,7 +185,9 @@ export function parseCredentialKey(format: PublicKeyFormat, pem: string, field =
   } else {
     try {
       // The label was checked above, so only SPKI or PKCS#1 public-key parsing can happen here.
-      key = createPublicKey({ key: text, format: 'pem' });
+      const fromCoordinates = p256FromSpki(label, block[2] ?? '');
+      p256 = fromCoordinates !== undefined;
+      key = fromCoordinates ?? createPublicKey({ key: text, format: 'pem' });
     } catch {
       throw fieldError(field, 'is not a parseable public key');
     }
@@ -165,13 +196,13 @@ export function parseCredentialKey(format: PublicKeyFormat, pem: string, field =
     throw fieldError(field, 'contains a private key, which is never accepted; supply only the public key or certificate');
   }
 
-  const verdict = algorithmOf(key);
+  const verdict: ReturnType<typeof algorithmOf> = p256 ? { algorithm: 'ES256' } : algorithmOf(key);
   if ('refused' in verdict) throw fieldError(field, verdict.refused);
   if (verdict.algorithm !== rule.algorithm) {
     const actual = verdict.algorithm === 'RS256' ? 'an RSA key' : 'a P-256 key';
     throw fieldError(field, `holds ${actual}, which does not match format ${format}; expected ${formatHint(format)}`);
   }
 
-  const parsed: CredentialKey = { format, algorithm: rule.algorithm, key, fingerprint: fingerprintOf(key) };
+  const parsed: CredentialKey = { format, algorithm: rule.algorithm, key, fingerprint: knownFingerprint ?? fingerprintOf(key) };
   return certificate === undefined ? parsed : { ...parsed, certificate };
 }

@@ -21,7 +21,7 @@ import { DeviceManagerService } from '../registry/device-manager-service.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
-import { Broker } from './broker.js';
+import { Broker, type BrokerOptions } from './broker.js';
 import { RawClient } from '../../test/support/raw-client.js';
 import type { BrokerLimits } from './limits.js';
 
@@ -45,6 +45,8 @@ process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 export interface Harness {
   readonly broker: Broker;
   readonly port: number;
+  /** The development open listener's port, when one was asked for. */
+  readonly openPort: number | undefined;
   readonly service: DeviceManagerService;
   readonly store: Store;
   close(): Promise<void>;
@@ -54,6 +56,7 @@ export async function startBroker(
   limits: Partial<BrokerLimits> = {},
   /** Failure injection around the real device manager. */
   wrap: (service: DeviceManagerService) => DeviceGateway = (service) => service,
+  extra: Pick<BrokerOptions, 'openListener'> = {},
 ): Promise<Harness> {
   pki = await (pkiReady ??= ensureDevelopmentPki(join(dir, 'pki'), []));
   const store = await openSqliteStore(join(dir, `db-${++dbCounter}`, 'keyway.db'));
@@ -69,11 +72,13 @@ export async function startBroker(
     port: 0,
     logger: pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' }),
     limits,
+    ...extra,
   });
-  const { port } = await broker.start();
+  const { port, openPort } = await broker.start();
   return {
     broker,
     port,
+    openPort,
     service,
     store,
     close: async () => {
@@ -186,13 +191,20 @@ export function inbox(client: MqttClient): Message[] {
   return messages;
 }
 
+/**
+ * Retries `check` until it passes, or fails after `timeoutMs` saying so, with the last failure's
+ * message. Assertions in `check` need messages: a message-less `assert.ok` re-reads the source on each failure.
+ */
 export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let attempts = 1; ; attempts++) {
     try {
       return await check();
     } catch (e) {
-      if (Date.now() > deadline) throw e;
+      if (Date.now() > deadline) {
+        const last = e instanceof Error ? e.message : String(e);
+        throw new Error(`eventually: still failing after ${timeoutMs} ms (${attempts} attempts): ${last}`, { cause: e });
+      }
       await sleep(20);
     }
   }

@@ -351,7 +351,7 @@ describe('MQTT broker', () => {
       raw.send({ cmd: 'puback', messageId: first.messageId as number });
       const acked = await eventually(async () => {
         const [latest] = await h.service.listConfigVersions(d.name, 1);
-        assert.ok(latest?.deviceAckTime);
+        assert.ok(latest?.deviceAckTime, 'config not acknowledged yet');
         return latest;
       });
       assert.equal(acked?.version, 2);

@@ -3,20 +3,26 @@
  * backend subscribers. It authenticates every connection before any session state exists, holds
  * one connection per device, enforces the device topic namespace, delivers configs and commands
  * from the bus, and disconnects devices whose token expires or whose credentials are revoked.
+ * Backends are clients of the session engine (namespace.ts) in the backend namespace, into which
+ * device events and state are published; the optional development open listener serves the
+ * separate open namespace to anonymous clients on loopback.
  */
-import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Bus, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
-import { BackendSubscriptions } from './backend-subscriptions.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
+import { FlowGate } from './flow-gate.js';
 import type { BrokerContext } from './context.js';
 import { deliverCommand } from './deliver-command.js';
 import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
 import { resolveLimits, type BrokerLimits } from './limits.js';
 import { TlsListener } from './listener.js';
+import { Namespace } from './namespace.js';
+import { BACKEND_POLICY, OPEN_POLICY } from './namespace-policy.js';
+import { assertLoopback, OpenListener } from './open-listener.js';
 import { handleUnparsableConnect, refuseOversizeConnect } from './handle-connect.js';
 import { REASON_V5 } from './reason-codes.js';
 import { dispatchPacket } from './packet-dispatch.js';
@@ -37,6 +43,17 @@ export interface BrokerOptions {
   readonly logger: Logger;
   readonly limits?: Partial<BrokerLimits>;
   readonly now?: () => Date;
+  /**
+   * A plaintext listener for the development "open" namespace (conformance testing only):
+   * anonymous clients, any topic. Loopback hosts only; port 0 picks a free port.
+   */
+  readonly openListener?: { readonly host: string; readonly port: number };
+}
+
+/** The ports the broker listens on; `openPort` only when an open listener was configured. */
+export interface BrokerPorts {
+  readonly port: number;
+  readonly openPort?: number;
 }
 
 export class Broker {
@@ -44,13 +61,16 @@ export class Broker {
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #handlers: ConnectionHandlers;
+  readonly #openHandlers: ConnectionHandlers;
   #listener: TlsListener | undefined;
+  #openListener: OpenListener | undefined;
   #busSubscriptions: Array<() => void> = [];
   #nextConnectionId = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: BrokerOptions) {
     this.#o = options;
+    if (options.openListener) assertLoopback(options.openListener.host);
     const limits = resolveLimits(options.limits);
     this.#ctx = {
       gateway: options.gateway,
@@ -59,8 +79,8 @@ export class Broker {
       logger: options.logger,
       now: options.now ?? (() => new Date()),
       devices: new SessionTable<DeviceKey>(),
-      backends: new SessionTable<string>(),
-      backendSubscriptions: new BackendSubscriptions(),
+      backend: new Namespace(BACKEND_POLICY, limits),
+      open: new Namespace(OPEN_POLICY, limits),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
     };
     this.#handlers = {
@@ -68,7 +88,9 @@ export class Broker {
       frameError: (conn, error, chunk) => this.#onFrameError(conn, error, chunk),
       unparsable: (conn, frame) => handleUnparsableConnect(conn, frame),
       closed: (conn, last) => this.#release(conn, last),
+      flow: new FlowGate(),
     };
+    this.#openHandlers = { ...this.#handlers, packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet, 'open') };
   }
 
   /** Open client connections (TLS established), authenticated or not yet. */
@@ -76,7 +98,7 @@ export class Broker {
     return this.#connections.size;
   }
 
-  async start(): Promise<{ port: number }> {
+  async start(): Promise<BrokerPorts> {
     if (this.#listener || this.#closing) throw failedPrecondition('the MQTT broker was already started');
     const { limits, logger } = this.#ctx;
     const listener = new TlsListener(
@@ -92,6 +114,7 @@ export class Broker {
     );
     this.#listener = listener;
     const port = await listener.listen();
+    const openPort = await this.#startOpenListener();
     const bus = this.#o.bus;
     this.#busSubscriptions = [
       bus.onConfig((event) => this.#onConfig(event)),
@@ -99,7 +122,21 @@ export class Broker {
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
-    return { port };
+    return openPort === undefined ? { port } : { port, openPort };
+  }
+
+  async #startOpenListener(): Promise<number | undefined> {
+    const options = this.#o.openListener;
+    if (!options) return undefined;
+    const { limits, logger } = this.#ctx;
+    const open = new OpenListener(options.host, options.port, limits.maxConnections, (socket) => this.#accept(socket, this.#openHandlers), logger);
+    this.#openListener = open;
+    const openPort = await open.listen();
+    logger.warn(
+      { host: options.host, port: openPort },
+      'development open listener: plaintext, anonymous, any topic; for conformance testing only, never for use',
+    );
+    return openPort;
   }
 
   /** Stops accepting, ends every connection, and resolves once all sockets are closed. */
@@ -114,24 +151,33 @@ export class Broker {
     const listener = this.#listener;
     if (!listener) return;
     const stopped = listener.close();
+    const openStopped = this.#openListener?.close();
     const closing = [...this.#connections].map((conn) => {
       conn.close('server shutting down', { code: REASON_V5.serverShuttingDown });
       return conn.closed;
     });
     await Promise.all(closing);
     listener.destroyAll();
+    this.#openListener?.destroyAll();
     await stopped;
+    await openStopped;
+    this.#ctx.backend.close();
+    this.#ctx.open.close();
     this.#ctx.logger.info('MQTT broker stopped');
   }
 
-  #accept(socket: TLSSocket): void {
+  #accept(socket: Socket, handlers = this.#handlers): void {
     if (this.#closing) {
       socket.destroy();
       return;
     }
     const id = ++this.#nextConnectionId;
-    const log = this.#ctx.logger.child({ conn: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
-    const conn = new Connection(socket, this.#ctx.limits, this.#handlers, log);
+    // A child logger per connection would be kept for its whole life: make one per line instead.
+    // Reading the peer's address now caches it on the socket for lines written after it closed.
+    const logger = this.#ctx.logger;
+    void socket.remoteAddress;
+    const log = (): Logger => logger.child({ conn: id, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    const conn = new Connection(socket, this.#ctx.limits, handlers, log);
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
   }
@@ -156,9 +202,11 @@ export class Broker {
     if (last.phase === 'device') {
       ctx.devices.release(last.session.key, conn);
       last.session.dispose();
-    } else if (last.phase === 'backend') {
-      if (last.session.clientId !== '') ctx.backends.release(last.session.clientId, conn);
-      ctx.backendSubscriptions.removeAll(conn, last.session);
+    } else if (last.phase === 'client') {
+      const { session } = last;
+      // Counted on the delivery path, reported here: no logging per message.
+      if (session.dropped > 0) conn.log.warn({ dropped: session.dropped }, 'messages dropped for this session so far: queue full or client congested');
+      last.namespace.closed(session, conn);
     }
   }
 

@@ -18,6 +18,8 @@ export interface ConfigLink {
   allocatePacketId(kind: InflightKind): number | undefined;
   releasePacketId(id: number): void;
   close(reason: string, options?: { readonly level?: 'debug' | 'info' | 'warn' }): void;
+  /** Where to log, unless the options name a logger. */
+  readonly log: Logger;
 }
 
 export interface ConfigDeliveryOptions {
@@ -27,7 +29,8 @@ export interface ConfigDeliveryOptions {
   readonly link: ConfigLink;
   readonly retryMs: number;
   readonly now: () => Date;
-  readonly log: Logger;
+  /** Defaults to the link's logger, read when a line is written (a connection keeps no logger). */
+  readonly log?: Logger;
 }
 
 interface PendingConfig {
@@ -64,7 +67,7 @@ export class ConfigDelivery {
       (config) => {
         if (generation === this.#generation) this.#offer(config.version, config.binaryData);
       },
-      (e: unknown) => this.#o.log.warn({ err: e }, 'could not read the latest config to deliver'),
+      (e: unknown) => (this.#o.log ?? this.#o.link.log).warn({ err: e }, 'could not read the latest config to deliver'),
     );
   }
 
@@ -84,7 +87,7 @@ export class ConfigDelivery {
     this.#pending = undefined;
     clearInterval(this.#retryTimer);
     this.#o.gateway.recordConfigAck(this.#o.device, pending.version, this.#o.now()).catch((e: unknown) => {
-      this.#o.log.warn({ err: e, version: pending.version }, 'could not record the config acknowledgement');
+      (this.#o.log ?? this.#o.link.log).warn({ err: e, version: pending.version }, 'could not record the config acknowledgement');
     });
     return true;
   }
@@ -149,7 +152,7 @@ export class ConfigDelivery {
     try {
       this.#o.gateway.recordConfigSent(this.#o.device, version, this.#o.now());
     } catch (e) {
-      this.#o.log.warn({ err: e, version }, 'could not record the config delivery');
+      (this.#o.log ?? this.#o.link.log).warn({ err: e, version }, 'could not record the config delivery');
     }
   }
 }

@@ -3,23 +3,33 @@
  * path with its bounds, and packet ids in flight. What a packet means is decided elsewhere (the
  * `handle-*` modules); this class only guarantees that packets reach them one at a time, in order,
  * bounded in size, and that nothing a peer sends can throw out of it.
+ *
+ * Memory per connection is kept small, since idle devices are most of them: no parser of its own
+ * (packet-decoder shares one), no logger until a line is written, no closures per connection for
+ * socket events or timers, and maps for packets in flight only once there are any. Outbound
+ * packets are gathered and written once per turn of the event loop (flush-scheduler).
  */
 import { performance } from 'node:perf_hooks';
-import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Fifo } from './fifo.js';
+import type { FlowGate, GateWaiter } from './flow-gate.js';
+import { flushSoon, type Flushable } from './flush-scheduler.js';
 import { FrameError, FrameReader } from './frame-reader.js';
 import type { BrokerLimits } from './limits.js';
-import type { BackendSession } from './backend-session.js';
+import type { ClientSession } from './client-session.js';
 import type { DeviceSession } from './device-session.js';
+import type { Namespace } from './namespace.js';
+import { decodePacket } from './packet-decoder.js';
 import { REASON_V5 } from './reason-codes.js';
 
 export type ConnectionState =
   | { readonly phase: 'awaiting-connect' }
   | { readonly phase: 'authenticating' }
   | { readonly phase: 'device'; readonly session: DeviceSession }
-  | { readonly phase: 'backend'; readonly session: BackendSession }
+  /** A client of the session engine (a backend subscriber, or an open-listener client). */
+  | { readonly phase: 'client'; readonly session: ClientSession; readonly namespace: Namespace }
   | { readonly phase: 'closed' };
 
 /** The states in which a CONNECT has been accepted. */
@@ -57,6 +67,11 @@ export interface ConnectionHandlers {
   unparsable(conn: Connection, frame: Buffer): void;
   /** The connection closed, for any reason; `last` is the state it was in. */
   closed(conn: Connection, last: ConnectionState): void;
+  /**
+   * The broker's backpressure gate: session-engine clients that fall behind close it, and device
+   * connections hold their PUBLISHes while it is closed. None: no backpressure.
+   */
+  readonly flow?: FlowGate;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn';
@@ -78,24 +93,41 @@ const CLOSED: ConnectionState = { phase: 'closed' };
 const MAX_PACKET_ID = 0xffff;
 const ENCODE_V311 = { protocolVersion: 4 } as const;
 const ENCODE_V5 = { protocolVersion: 5 } as const;
+const PUBLISH_TYPE = 3;
 
-export class Connection {
-  readonly log: Logger;
+/** The connection a socket belongs to: socket events reach it without a closure per connection. */
+const OWNER = Symbol('connection');
+type OwnedSocket = Socket & { [OWNER]?: Connection };
+
+export class Connection implements Flushable, GateWaiter {
   /** Resolves once the socket is fully closed. */
   readonly closed: Promise<void>;
 
   #state: ConnectionState = AWAITING_CONNECT;
-  readonly #socket: TLSSocket;
+  /** TLS, or plain TCP on the development open listener. */
+  readonly #socket: Socket;
   readonly #limits: BrokerLimits;
   readonly #handlers: ConnectionHandlers;
   readonly #reader: FrameReader;
-  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
-  #parsed: Packet | undefined;
-  #parseError: Error | undefined;
+  /** A logger, or how to make one when a line is written (a child logger per connection costs memory). */
+  readonly #log: Logger | (() => Logger);
+  /** Packets after an MQTT 5 CONNECT are decoded as MQTT 5. */
+  #decodeV5 = false;
 
-  /** A packet handler is still working: later bytes wait in `#leftover`, the socket is paused. */
+  /**
+   * A packet handler is still working, or a PUBLISH (`#held`) waits for the flow gate:
+   * later bytes wait in `#leftover`, the socket is paused.
+   */
   #busy = false;
+  #held: Buffer | undefined;
   #leftover: Buffer | undefined;
+  /** Packets written in this turn of the event loop, sent together by flushOutbound. */
+  #out: Buffer[] | undefined;
+  #outBytes = 0;
+  /** The session's queue towards this peer is backlogged (see setBacklogged). */
+  #backlogged = false;
+  /** Whether this connection holds the flow gate closed. */
+  #holdsGate = false;
   #closing = false;
   #socketClosed = false;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -107,6 +139,9 @@ export class Connection {
   #keepAliveMs = 0;
   #idleLimitMs = Infinity;
   #livenessTimer: NodeJS.Timeout | undefined;
+  /** When the session must end (a token's expiry) and what ends it: on the liveness timer too. */
+  #endAt = Infinity;
+  #onEnd: (() => void) | undefined;
   #slowConsumerTimer: NodeJS.Timeout | undefined;
 
   #encode: typeof ENCODE_V311 | typeof ENCODE_V5 = ENCODE_V311;
@@ -120,27 +155,33 @@ export class Connection {
   #configInflight = 0;
   #droppedOversize = 0;
 
-  readonly #inflight = new Map<number, InflightKind>();
+  /** Made on first use: most connections never send a QoS 1 message. */
+  #inflight: Map<number, InflightKind> | undefined;
   #lastPacketId = 0;
-  readonly #waiting = new Fifo<Waiting>();
+  #waiting: Fifo<Waiting> | undefined;
   #waitingBytes = 0;
 
-  constructor(socket: TLSSocket, limits: BrokerLimits, handlers: ConnectionHandlers, log: Logger) {
+  /** `log` may be a function making the logger: then it is called for every line, and nothing is kept. */
+  constructor(socket: Socket, limits: BrokerLimits, handlers: ConnectionHandlers, log: Logger | (() => Logger)) {
     this.#socket = socket;
     this.#limits = limits;
     this.#handlers = handlers;
-    this.log = log;
+    this.#log = log;
     this.#reader = new FrameReader(limits.maxConnectPacketBytes);
     this.#window = limits.maxInflight;
-    this.#parser.on('packet', (p: Packet) => (this.#parsed = p));
-    this.#parser.on('error', (e: Error) => (this.#parseError = e));
     this.closed = new Promise((resolve) => socket.once('close', resolve));
 
-    socket.on('data', this.#onData);
-    socket.on('drain', this.#onDrain);
-    socket.on('error', (e) => this.log.debug({ err: e.message }, 'socket error'));
-    socket.on('close', this.#onSocketClose);
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('data', Connection.#onData);
+    socket.on('drain', Connection.#onDrain);
+    socket.on('error', Connection.#onError);
+    socket.on('close', Connection.#onSocketClose);
     this.#armLiveness();
+  }
+
+  get log(): Logger {
+    const log = this.#log;
+    return typeof log === 'function' ? log() : log;
   }
 
   get state(): ConnectionState {
@@ -153,12 +194,15 @@ export class Connection {
 
   /** Bytes queued towards the peer: written and not yet sent, or waiting for a packet id. */
   get outboundBytes(): number {
-    return this.#socket.writableLength + this.#waitingBytes;
+    return this.#socket.writableLength + this.#outBytes + this.#waitingBytes;
   }
 
-  /** Over the soft outbound bound: QoS 0 deliveries and retries wait or are dropped. */
+  /**
+   * Over the soft outbound bound, or its session's queue backlogged: QoS 0 deliveries and retries
+   * wait or are dropped.
+   */
   get congested(): boolean {
-    return this.outboundBytes > this.#limits.outboundSoftBytes;
+    return this.#backlogged || this.outboundBytes > this.#limits.outboundSoftBytes;
   }
 
   /** Whether the client connected with MQTT 5. */
@@ -173,7 +217,7 @@ export class Connection {
 
   /**
    * The CONNECT was MQTT 5: everything sent from now on (the CONNACK included) is encoded as MQTT 5
-   * and kept within the client's announced limits. The parser switched itself on the CONNECT.
+   * and kept within the client's announced limits. Decoding switched itself on the CONNECT.
    */
   useV5(peer: PeerLimits): void {
     this.#encode = ENCODE_V5;
@@ -185,6 +229,18 @@ export class Connection {
       this.#window = Math.min(this.#window, Math.max(1, receiveMaximum - 1));
       this.#configWindow = receiveMaximum;
     }
+  }
+
+  /**
+   * Calls `onEnd` (which closes the connection) once `delayMs` have passed, unless the connection
+   * closes first; a later call replaces the earlier. It shares the liveness timer: a timer of its
+   * own per connection would cost memory on every idle device.
+   */
+  endAfter(delayMs: number, onEnd: () => void): void {
+    if (this.#closing) return;
+    this.#endAt = performance.now() + Math.max(0, delayMs);
+    this.#onEnd = onEnd;
+    this.#armLiveness();
   }
 
   authenticating(): void {
@@ -212,6 +268,16 @@ export class Connection {
     this.write(mqttPacket.generate(packet, this.#encode));
   }
 
+  /** PUBACK with success for a QoS 1 PUBLISH (the reason code left out means success in MQTT 5 too). */
+  sendPuback(messageId: number): void {
+    if (this.#closing) return;
+    const bytes = Buffer.allocUnsafe(4);
+    bytes[0] = 0x40;
+    bytes[1] = 2;
+    bytes.writeUInt16BE(messageId, 2);
+    this.#enqueue(bytes);
+  }
+
   /**
    * Writes an already encoded packet (one encoding shared by several subscribers). A packet over
    * the client's maximum packet size is discarded as if sent (MQTT 5 §3.1.2.11.4); returns false then.
@@ -222,9 +288,43 @@ export class Connection {
       this.#droppedOversize++;
       return false;
     }
-    this.#socket.write(bytes);
+    this.#enqueue(bytes);
     if (this.congested) this.#checkOutbound();
     return true;
+  }
+
+  #enqueue(bytes: Buffer): void {
+    const out = this.#out;
+    if (out === undefined) {
+      this.#out = [bytes];
+      flushSoon(this);
+    } else {
+      out.push(bytes);
+    }
+    this.#outBytes += bytes.length;
+  }
+
+  /** Writes what was gathered in this turn with one socket write (one run of TLS records). */
+  flushOutbound(): void {
+    const out = this.#out;
+    if (out === undefined) return;
+    const bytes = this.#outBytes;
+    this.#out = undefined;
+    this.#outBytes = 0;
+    if (!this.#socket.writable) return;
+    this.#socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes));
+  }
+
+  /**
+   * The session's queue of messages waiting for this peer passed its high-water mark (true) or fell
+   * back below its low-water mark (false). While backlogged the connection counts as congested: it
+   * closes the flow gate, and if it stays so for `slowConsumerMs` it is closed as a slow consumer.
+   */
+  setBacklogged(backlogged: boolean): void {
+    if (this.#backlogged === backlogged || this.#closing) return;
+    this.#backlogged = backlogged;
+    if (backlogged) this.#checkOutbound();
+    else this.#relieved();
   }
 
   /**
@@ -234,12 +334,12 @@ export class Connection {
   publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind, properties?: PublishProperties): void {
     if (this.#closing) return;
     // Behind messages already waiting, to keep the order they were published in.
-    const messageId = this.#waiting.length === 0 ? this.allocatePacketId(kind) : undefined;
+    const messageId = !this.#waiting?.length ? this.allocatePacketId(kind) : undefined;
     if (messageId !== undefined) {
       this.#sendAtLeastOnce(topic, payload, messageId, properties);
       return;
     }
-    this.#waiting.push({ topic, payload, kind, properties });
+    (this.#waiting ??= new Fifo<Waiting>()).push({ topic, payload, kind, properties });
     this.#waitingBytes += payload.length + topic.length;
     this.#checkOutbound();
   }
@@ -250,7 +350,8 @@ export class Connection {
    * (by one, within an MQTT 5 client's receive maximum).
    */
   allocatePacketId(kind: InflightKind): number | undefined {
-    const size = this.#inflight.size;
+    const inflight = (this.#inflight ??= new Map<number, InflightKind>());
+    const size = inflight.size;
     if (kind === 'config') {
       if (size >= this.#configWindow) return undefined;
     } else if (size - this.#configInflight >= this.#window || size >= this.#configWindow) {
@@ -258,34 +359,36 @@ export class Connection {
     }
     let id = this.#lastPacketId;
     do id = (id % MAX_PACKET_ID) + 1;
-    while (this.#inflight.has(id));
+    while (inflight.has(id));
     this.#lastPacketId = id;
-    this.#inflight.set(id, kind);
+    inflight.set(id, kind);
     if (kind === 'config') this.#configInflight++;
     return id;
   }
 
   /** The peer acknowledged `id`: frees it and says what it was for (undefined if unknown). */
   acknowledge(id: number): InflightKind | undefined {
-    const kind = this.#inflight.get(id);
+    const kind = this.#inflight?.get(id);
     if (kind !== undefined) this.releasePacketId(id);
     return kind;
   }
 
   /** Gives up on a message without an acknowledgement (e.g. a superseded config). */
   releasePacketId(id: number): void {
-    const kind = this.#inflight.get(id);
+    const kind = this.#inflight?.get(id);
     if (kind === undefined) return;
-    this.#inflight.delete(id);
+    this.#inflight?.delete(id);
     if (kind === 'config') this.#configInflight--;
     this.#sendWaiting();
   }
 
   #sendWaiting(): void {
-    for (let next = this.#waiting.peek(); next && !this.#closing; next = this.#waiting.peek()) {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    for (let next = waiting.peek(); next && !this.#closing; next = waiting.peek()) {
       const messageId = this.allocatePacketId(next.kind);
       if (messageId === undefined) return;
-      this.#waiting.shift();
+      waiting.shift();
       this.#waitingBytes -= next.payload.length + next.topic.length;
       this.#sendAtLeastOnce(next.topic, next.payload, messageId, next.properties);
     }
@@ -296,7 +399,7 @@ export class Connection {
     const packet: IPublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId };
     if (properties) packet.properties = properties;
     if (!this.write(mqttPacket.generate(packet, this.#encode)) && !this.#closing) {
-      this.#inflight.delete(messageId);
+      this.#inflight?.delete(messageId);
     }
   }
 
@@ -309,16 +412,21 @@ export class Connection {
     if (this.#closing) return;
     const last = this.#state;
     let destroy = options.destroy === true;
-    if (options.code !== undefined && this.#encode === ENCODE_V5 && !this.#socketClosed && (last.phase === 'device' || last.phase === 'backend')) {
-      this.#socket.write(mqttPacket.generate({ cmd: 'disconnect', reasonCode: options.code }, ENCODE_V5));
+    if (options.code !== undefined && this.#encode === ENCODE_V5 && !this.#socketClosed && (last.phase === 'device' || last.phase === 'client')) {
+      this.#enqueue(mqttPacket.generate({ cmd: 'disconnect', reasonCode: options.code }, ENCODE_V5));
       destroy = false;
     }
     this.#closing = true;
     this.#state = CLOSED;
     clearTimeout(this.#livenessTimer);
     clearTimeout(this.#slowConsumerTimer);
+    if (this.#holdsGate) {
+      this.#holdsGate = false;
+      this.#handlers.flow?.release(this);
+    }
+    this.#held = undefined;
     this.#leftover = undefined;
-    this.#waiting.clear();
+    this.#waiting = undefined;
     this.#waitingBytes = 0;
     this.log[options.level ?? 'debug']({ reason }, 'connection closed');
     try {
@@ -328,14 +436,39 @@ export class Connection {
     }
     if (this.#socketClosed) return;
     if (destroy) {
+      this.#out = undefined;
+      this.#outBytes = 0;
       this.#socket.destroy();
     } else {
+      this.flushOutbound();
       this.#socket.end();
       this.#graceTimer = setTimeout(() => this.#socket.destroy(), this.#limits.closeGraceMs);
     }
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  static #onData(this: OwnedSocket, chunk: Buffer): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#dataIn(chunk);
+  }
+
+  static #onDrain(this: OwnedSocket): void {
+    const conn = this[OWNER];
+    if (conn !== undefined) conn.#drained();
+  }
+
+  static #onError(this: OwnedSocket, e: Error): void {
+    this[OWNER]?.log.debug({ err: e.message }, 'socket error');
+  }
+
+  static #onSocketClose(this: OwnedSocket): void {
+    const conn = this[OWNER];
+    if (conn === undefined) return;
+    conn.#socketClosed = true;
+    clearTimeout(conn.#graceTimer);
+    conn.close('peer closed the connection');
+  }
+
+  #dataIn(chunk: Buffer): void {
     if (this.#closing) return;
     if (this.#busy) {
       // Bytes that were already on their way when the socket was paused.
@@ -343,12 +476,12 @@ export class Connection {
       return;
     }
     this.#consume(chunk);
-  };
+  }
 
   #consume(chunk: Buffer): void {
     let used: number;
     try {
-      used = this.#reader.push(chunk, this.#onFrame);
+      used = this.#reader.push(chunk, this.#onFrame, this);
     } catch (e) {
       if (e instanceof FrameError) {
         const replied = this.#handlers.frameError(this, e, chunk);
@@ -365,25 +498,29 @@ export class Connection {
     }
   }
 
-  readonly #onFrame = (frame: Buffer): boolean => {
+  #onFrame(frame: Buffer): boolean {
     if (this.#closing) return false;
+    if ((frame[0] as number) >> 4 === PUBLISH_TYPE && this.#state.phase === 'device') {
+      const gate = this.#handlers.flow;
+      if (gate !== undefined && !gate.open) {
+        // Neither acknowledged nor dropped while subscribers are congested: it waits, and so does
+        // the socket, so that TCP slows the device down.
+        this.#held = frame;
+        this.#busy = true;
+        gate.wait(this);
+        return false;
+      }
+    }
     const at = performance.now();
     this.#lastPacketAt = at;
-    this.#parsed = undefined;
-    this.#parseError = undefined;
-    try {
-      this.#parser.parse(frame);
-    } catch (e) {
-      this.#parseError = e instanceof Error ? e : new Error(String(e));
-    }
-    // Set by the parser's synchronous 'packet' event, which control-flow analysis cannot see.
-    const packet = this.#parsed as Packet | undefined;
-    if (this.#parseError || !packet) {
+    const packet = decodePacket(frame, this.#decodeV5);
+    if (packet instanceof Error) {
       this.#handlers.unparsable(this, frame);
-      this.close(`malformed packet: ${this.#parseError?.message ?? 'incomplete'}`, { level: 'info', code: REASON_V5.malformedPacket });
+      this.close(`malformed packet: ${packet.message}`, { level: 'info', code: REASON_V5.malformedPacket });
       return false;
     }
     if (packet.cmd === 'publish' || packet.cmd === 'pingreq') this.#lastActiveAt = at;
+    else if (packet.cmd === 'connect' && packet.protocolVersion === 5) this.#decodeV5 = true;
 
     let pending: void | Promise<void>;
     try {
@@ -394,23 +531,36 @@ export class Connection {
     }
     if (pending === undefined) return !this.#closing;
     this.#busy = true;
-    pending.then(this.#resume, this.#fail);
+    pending.then(
+      () => this.#resume(),
+      (e: unknown) => this.#fail(e),
+    );
     return false;
-  };
+  }
 
-  readonly #resume = (): void => {
+  /** The flow gate opened: the held PUBLISH, then whatever followed it, are handled now. */
+  gateOpened(): void {
+    if (this.#held !== undefined && !this.#closing) this.#resume();
+  }
+
+  #resume(): void {
     this.#busy = false;
     if (this.#closing) return;
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      if (!this.#onFrame(held) && (this.#busy || this.#closing)) return;
+    }
     const leftover = this.#leftover;
     this.#leftover = undefined;
     if (leftover) this.#consume(leftover);
     if (!this.#busy && !this.#closing) this.#socket.resume();
-  };
+  }
 
-  readonly #fail = (e: unknown): void => {
+  #fail(e: unknown): void {
     this.log.error({ err: e }, 'packet handling failed');
     this.close('internal error', { level: 'warn', destroy: true });
-  };
+  }
 
   /** Over the hard bound the peer is cut off; over the soft bound it has `slowConsumerMs` to catch up. */
   #checkOutbound(): void {
@@ -419,51 +569,84 @@ export class Connection {
       this.close('slow consumer: outbound buffer over its hard bound', { level: 'warn', destroy: true });
       return;
     }
-    if (queued <= this.#limits.outboundSoftBytes) return;
-    this.#slowConsumerTimer ??= setTimeout(() => {
-      this.#slowConsumerTimer = undefined;
-      if (this.congested) this.close('slow consumer: outbound buffer stayed over its bound', { level: 'warn', destroy: true });
-    }, this.#limits.slowConsumerMs);
+    if (!this.congested) return;
+    // Only session-engine clients (backends) hold publishers back: a device that stops reading
+    // its commands must not be able to stall everyone else's telemetry.
+    if (!this.#holdsGate && this.#state.phase === 'client' && this.#handlers.flow !== undefined) {
+      this.#holdsGate = true;
+      this.#handlers.flow.hold(this);
+    }
+    this.#slowConsumerTimer ??= setTimeout(Connection.#slowConsumerCheck, this.#limits.slowConsumerMs, this);
   }
 
-  readonly #onDrain = (): void => {
+  static #slowConsumerCheck(conn: Connection): void {
+    conn.#slowConsumerTimer = undefined;
+    if (conn.congested) conn.close('slow consumer: outbound buffer stayed over its bound', { level: 'warn', destroy: true });
+  }
+
+  #drained(): void {
+    if (!this.congested) this.#relieved();
+  }
+
+  /** No longer congested: publishers may go on, and the slow-consumer clock stops. */
+  #relieved(): void {
     if (this.congested) return;
     clearTimeout(this.#slowConsumerTimer);
     this.#slowConsumerTimer = undefined;
-  };
-
-  readonly #onSocketClose = (): void => {
-    this.#socketClosed = true;
-    clearTimeout(this.#graceTimer);
-    this.close('peer closed the connection');
-  };
-
-  #deadline(): { readonly at: number; readonly reason: string } {
-    const phase = this.#state.phase;
-    if (phase === 'awaiting-connect' || phase === 'authenticating') {
-      return { at: this.#acceptedAt + this.#limits.connectTimeoutMs, reason: 'connect timeout' };
+    if (this.#holdsGate) {
+      this.#holdsGate = false;
+      this.#handlers.flow?.release(this);
     }
-    const idle = this.#lastActiveAt + this.#idleLimitMs;
+  }
+
+  #deadline(): { readonly at: number; readonly reason: string; readonly code: number } {
+    const phase = this.#state.phase;
+    const timeout = REASON_V5.keepAliveTimeout;
+    if (phase === 'awaiting-connect' || phase === 'authenticating') {
+      return { at: this.#acceptedAt + this.#limits.connectTimeoutMs, reason: 'connect timeout', code: timeout };
+    }
+    // However active, and however often it re-authenticates, no connection outlives this.
+    const end = this.#acceptedAt + this.#limits.maxConnectTimeMs;
+    const idle = Math.min(this.#lastActiveAt + this.#idleLimitMs, end);
     if (this.#keepAliveMs > 0) {
       const keepAlive = this.#lastPacketAt + this.#keepAliveMs;
-      if (keepAlive <= idle) return { at: keepAlive, reason: 'keep-alive expired' };
+      if (keepAlive <= idle) return { at: keepAlive, reason: 'keep-alive expired', code: timeout };
     }
-    return { at: idle, reason: 'idle limit reached' };
+    if (idle === end) return { at: end, reason: 'maximum connect time reached', code: REASON_V5.maximumConnectTime };
+    return { at: idle, reason: 'idle limit reached', code: timeout };
   }
 
   #armLiveness(): void {
     clearTimeout(this.#livenessTimer);
     if (this.#closing) return;
-    const { at } = this.#deadline();
+    const at = Math.min(this.#deadline().at, this.#endAt);
     if (at === Infinity) return;
-    this.#livenessTimer = setTimeout(this.#checkLiveness, Math.max(0, Math.ceil(at - performance.now())));
+    // setTimeout fires at once for anything over 2^31-1 ms: wait that long and look again.
+    const delay = Math.min(Math.max(0, Math.ceil(at - performance.now())), 0x7fffffff);
+    this.#livenessTimer = setTimeout(Connection.#checkLiveness, delay, this);
   }
 
-  readonly #checkLiveness = (): void => {
-    const { at, reason } = this.#deadline();
+  static #checkLiveness(conn: Connection): void {
+    conn.#checkDeadline();
+  }
+
+  #checkDeadline(): void {
+    // A peer whose packets we are holding back is not silent: we are just not reading it.
+    if (this.#held !== undefined) {
+      this.#lastPacketAt = this.#lastActiveAt = performance.now();
+    }
+    const onEnd = this.#onEnd;
+    if (onEnd !== undefined && performance.now() >= this.#endAt) {
+      this.#onEnd = undefined;
+      this.#endAt = Infinity;
+      onEnd();
+      if (!this.#closing) this.#armLiveness();
+      return;
+    }
+    const { at, reason, code } = this.#deadline();
     // Unauthenticated peers timing out are routine noise; authenticated ones are worth a line.
-    const level = this.#state.phase === 'device' || this.#state.phase === 'backend' ? 'info' : 'debug';
-    if (performance.now() >= at) this.close(reason, { level, code: REASON_V5.keepAliveTimeout });
+    const level = this.#state.phase === 'device' || this.#state.phase === 'client' ? 'info' : 'debug';
+    if (performance.now() >= at) this.close(reason, { level, code });
     else this.#armLiveness();
-  };
+  }
 }

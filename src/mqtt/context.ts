@@ -2,8 +2,8 @@
 import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
-import type { BackendSubscriptions } from './backend-subscriptions.js';
 import type { BrokerLimits } from './limits.js';
+import type { Namespace } from './namespace.js';
 import type { RevocationWindow } from './revocation.js';
 import type { SessionTable } from './sessions.js';
 
@@ -14,8 +14,9 @@ export interface BrokerContext {
   readonly logger: Logger;
   readonly now: () => Date;
   readonly devices: SessionTable<DeviceKey>;
-  /** Backends that chose a client id; one connection per id, as MQTT requires. */
-  readonly backends: SessionTable<string>;
-  readonly backendSubscriptions: BackendSubscriptions;
+  /** The session engine's namespace of backend subscribers, where device events and state are published. */
+  readonly backend: Namespace;
+  /** The development open namespace (open listener only); it shares nothing with the others. */
+  readonly open: Namespace;
   readonly revocations: RevocationWindow;
 }

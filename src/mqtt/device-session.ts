@@ -1,6 +1,7 @@
 /**
  * What the broker holds for an authenticated device connection: its identity, its topics (and
- * their backend names), its subscriptions, its config delivery, and the token-expiry deadline.
+ * their backend names), its subscriptions and its config delivery. The token-expiry deadline is
+ * kept by the connection (Connection.endAfter).
  */
 import type { DeviceKey } from '../bus/bus.js';
 import type { AuthenticatedDevice } from '../registry/device-manager.js';
@@ -28,7 +29,6 @@ export class DeviceSession {
    * then may the device re-authenticate with AUTH (MQTT 5 §4.12.1).
    */
   reauthClientId: string | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     /** Replaced on re-authentication: the token (and credential) the connection now stands on. */
@@ -47,15 +47,7 @@ export class DeviceSession {
     return this.device.key;
   }
 
-  /** Calls `onExpiry` once `delayMs` have passed, unless the session ends first. */
-  armTokenExpiry(delayMs: number, onExpiry: () => void): void {
-    clearTimeout(this.#expiryTimer);
-    // setTimeout cannot wait longer than 2^31-1 ms; tokens live at most 24 h plus skew anyway.
-    this.#expiryTimer = setTimeout(onExpiry, Math.min(Math.max(0, delayMs), 0x7fffffff));
-  }
-
   dispose(): void {
-    clearTimeout(this.#expiryTimer);
     this.config.stop();
   }
 }

@@ -25,7 +25,8 @@ const CONNECT_HEADER_BYTE = 0x10;
 
 /**
  * Whether a fixed header's first byte is well-formed (MQTT 3.1.1 §2.2.1, §2.2.2): a packet type
- * from 1 to 14, with the flags that type requires; PUBLISH may not have both QoS bits set.
+ * from 1 to 14, or AUTH (15) once the connection speaks MQTT 5 (`allowAuth`, MQTT 5 §2.1.2), with
+ * the flags that type requires; PUBLISH may not have both QoS bits set.
  * Checked on the first byte so a stream of garbage is refused before anything is buffered.
  */
 export function isValidHeaderByte(byte: number, allowAuth = false): boolean {
@@ -58,10 +59,14 @@ export class FrameReader {
   /** MQTT 5 connections may send AUTH (packet type 15, reserved in MQTT 3.1.1). */
   allowAuth = false;
 
-  readonly #header = Buffer.alloc(MAX_HEADER_BYTES);
+  /**
+   * The bytes of a fixed header split across chunks, packed into a number (at most five bytes, well
+   * within 2^53): a Buffer per connection would cost far more memory than the rare split saves.
+   */
+  #header = 0;
   #headerLength = 0;
   /** Pieces of a packet that spans chunks, and how many of its bytes are still to come. */
-  #parts: Buffer[] = [];
+  #parts: Buffer[] | undefined;
   #missing = 0;
   #frameSize = 0;
 
@@ -74,19 +79,20 @@ export class FrameReader {
    * packet for which it returns false. Returns how many bytes of the chunk were consumed: the rest
    * is the caller's to feed again later. Throws FrameError when the stream cannot be framed.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean): number {
+  push<T>(chunk: Buffer, onFrame: (this: T, frame: Buffer) => boolean, thisArg?: T): number {
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
       if (this.#missing > 0) {
         const take = Math.min(this.#missing, end - pos);
-        this.#parts.push(chunk.subarray(pos, pos + take));
+        const parts = (this.#parts ??= []);
+        parts.push(chunk.subarray(pos, pos + take));
         pos += take;
         this.#missing -= take;
         if (this.#missing > 0) return pos;
-        const frame = Buffer.concat(this.#parts, this.#frameSize);
-        this.#parts = [];
-        if (!onFrame(frame)) return pos;
+        const frame = Buffer.concat(parts, this.#frameSize);
+        this.#parts = undefined;
+        if (!onFrame.call(thisArg as T, frame)) return pos;
         continue;
       }
 
@@ -100,7 +106,7 @@ export class FrameReader {
             throw new FrameError('malformed', `invalid fixed header 0x${byte.toString(16).padStart(2, '0')}`);
           }
         }
-        this.#header[this.#headerLength++] = byte;
+        this.#header += byte * 256 ** this.#headerLength++;
         if (this.#headerLength >= 2 && (byte & 0x80) === 0) {
           remaining = this.#decodeRemainingLength();
           break;
@@ -112,7 +118,9 @@ export class FrameReader {
       if (remaining < 0) return pos;
 
       const headerLength = this.#headerLength;
+      const header = this.#header;
       this.#headerLength = 0;
+      this.#header = 0;
       const size = headerLength + remaining;
       if (size > this.maxFrameBytes) {
         throw new FrameError('oversize', `packet of ${size} bytes exceeds the maximum of ${this.maxFrameBytes} bytes`, size);
@@ -122,17 +130,18 @@ export class FrameReader {
         if (end - headerStart >= size) {
           // The whole packet is in this chunk: hand it on without copying.
           pos = headerStart + size;
-          if (!onFrame(chunk.subarray(headerStart, pos))) return pos;
+          if (!onFrame.call(thisArg as T, chunk.subarray(headerStart, pos))) return pos;
           continue;
         }
-        this.#parts.push(chunk.subarray(headerStart, pos));
+        this.#parts = [chunk.subarray(headerStart, pos)];
       } else {
-        const head = Buffer.from(this.#header.subarray(0, headerLength));
+        const head = Buffer.allocUnsafe(headerLength);
+        for (let i = 0; i < headerLength; i++) head[i] = Math.floor(header / 256 ** i) % 256;
         if (remaining === 0) {
-          if (!onFrame(head)) return pos;
+          if (!onFrame.call(thisArg as T, head)) return pos;
           continue;
         }
-        this.#parts.push(head);
+        this.#parts = [head];
       }
       this.#missing = remaining;
       this.#frameSize = size;
@@ -144,7 +153,7 @@ export class FrameReader {
     let value = 0;
     let multiplier = 1;
     for (let i = 1; i < this.#headerLength; i++) {
-      value += ((this.#header[i] as number) & 0x7f) * multiplier;
+      value += (Math.floor(this.#header / 256 ** i) & 0x7f) * multiplier;
       multiplier *= 128;
     }
     return value;

@@ -7,12 +7,14 @@
  *   admin token;
  * - anything else, and every failure, is refused and the connection closes: MQTT 3.1.1 gets
  *   CONNACK 5 "not authorised", MQTT 5 the reason codes of `REFUSAL`.
- * Protocol levels 4 and 5 are served; 3.1 gets CONNACK 1. Sessions are never persistent (clean
- * session is assumed) and wills are discarded.
+ * Protocol levels 4 and 5 are served; 3.1 gets CONNACK 1. Device sessions are never persistent
+ * (clean session is assumed) and their wills are discarded; backends are clients of the session
+ * engine (client-connect). On the development open listener every client is anonymous and joins
+ * the open namespace, whatever its credentials.
  */
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
 import type { AuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
-import { BackendSession } from './backend-session.js';
+import { connectClient } from './client-connect.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, recordDeviceError } from './device-errors.js';
@@ -24,7 +26,15 @@ const DEVICE_CLIENT_PREFIX = 'projects/';
 const ADMIN_USERNAME = 'admin';
 export const TOKEN_EXPIRED_MESSAGE = 'mqtt: SERVER: The authorization token expired.';
 
-export function handleConnect(ctx: BrokerContext, conn: Connection, packet: IConnectPacket): void | Promise<void> {
+/** Which listener a connection came in on. */
+export type ListenerKind = 'tls' | 'open';
+
+export function handleConnect(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  listener: ListenerKind = 'tls',
+): void | Promise<void> {
   if (conn.state.phase !== 'awaiting-connect') {
     conn.close('a second CONNECT on the connection', { level: 'info', code: REASON_V5.protocolError });
     return;
@@ -37,7 +47,14 @@ export function handleConnect(ctx: BrokerContext, conn: Connection, packet: ICon
     refuse(conn, REFUSAL.unsupportedProtocol, `unsupported protocol ${packet.protocolId} level ${packet.protocolVersion}`, packet.clientId);
     return;
   }
-  if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
+  if (listener === 'open') {
+    if (v5 && packet.properties?.authenticationMethod !== undefined) {
+      refuse(conn, REFUSAL.badAuthenticationMethod, 'the open listener has no authentication', packet.clientId);
+      return;
+    }
+    connectClient(ctx, conn, packet, ctx.open);
+    return;
+  }
 
   const credential = v5 ? connectCredential(packet) : packet.password?.toString('utf8');
   if (credential === 'bad-method') {
@@ -90,6 +107,7 @@ async function authenticateDevice(
   token: string | undefined,
 ): Promise<void> {
   const clientId = packet.clientId;
+  if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
   if (token !== undefined) conn.authenticating();
   const verified = await verifyDeviceToken(ctx, conn, clientId, token);
   // The connect timeout or a shutdown may have ended the connection meanwhile.
@@ -105,7 +123,6 @@ async function authenticateDevice(
     link: conn,
     retryMs: ctx.limits.configRetryMs,
     now: ctx.now,
-    log: conn.log,
   });
   if (packet.properties?.authenticationMethod !== undefined) session.reauthClientId = clientId;
   const takenOver = { level: 'info', code: REASON_V5.sessionTakenOver } as const;
@@ -122,7 +139,7 @@ async function authenticateDevice(
 
 /** Ends the connection when the token expires (plus skew); a re-authentication re-arms it. */
 export function armTokenExpiry(ctx: BrokerContext, conn: Connection, session: DeviceSession, expiresInMs: number): void {
-  session.armTokenExpiry(expiresInMs, () => {
+  conn.endAfter(expiresInMs, () => {
     recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', TOKEN_EXPIRED_MESSAGE);
     conn.close('the authorization token expired', { level: 'info', code: REASON_V5.notAuthorized });
   });
@@ -137,15 +154,7 @@ function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConn
     refuse(conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
     return;
   }
-  const session = new BackendSession(packet.clientId);
-  if (packet.clientId !== '') {
-    ctx.backends
-      .claim(packet.clientId, conn)
-      ?.close('taken over by a new connection with the same client id', { level: 'info', code: REASON_V5.sessionTakenOver });
-  }
-  accept(ctx, conn, packet, packet.keepalive ?? 0);
-  conn.activate({ phase: 'backend', session }, packet.keepalive ?? 0);
-  conn.log.info({ clientId: clip(packet.clientId) }, 'backend subscriber connected');
+  connectClient(ctx, conn, packet, ctx.backend);
 }
 
 function accept(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, keepAlive: number): void {

@@ -2,15 +2,18 @@
  * PUBLISH from a client (MQTT 3.1.1 §3.3, reference §1.5, §1.6, §1.9). A device may publish its
  * own events and state only, at QoS 0 or 1; anything else records an error and closes the
  * connection. The retain flag is ignored. Acknowledgement follows hand-off: an event is PUBACKed
- * once queued to the backends, a state only once the store accepted it. Backends never publish.
+ * once queued to the backends, a state only once the store accepted it. Both are published into
+ * the backend namespace of the session engine. Engine clients publish by client-publish's rules.
  */
 import type { IPublishPacket } from 'mqtt-packet';
 import { isKeywayError } from '../domain/errors.js';
 import { LIMITS } from '../domain/resources.js';
+import { publishClient } from './client-publish.js';
 import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession } from './device-session.js';
+import { DeviceMessage, expiryOf } from './message.js';
 import { REASON_V5 } from './reason-codes.js';
 import { resolveTopicAlias } from './topic-aliases.js';
 
@@ -20,8 +23,8 @@ export function handlePublish(
   state: ActiveState,
   packet: IPublishPacket,
 ): void | Promise<void> {
-  if (state.phase === 'backend') {
-    conn.close('backend subscribers may not publish', { level: 'info', code: REASON_V5.notAuthorized });
+  if (state.phase === 'client') {
+    publishClient(ctx, conn, state.session, state.namespace, packet);
     return;
   }
   const session = state.session;
@@ -30,7 +33,12 @@ export function handlePublish(
     closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', 'mqtt: QoS 2 is not supported.', REASON_V5.qosNotSupported);
     return;
   }
-  const topic = packet.properties?.topicAlias === undefined ? packet.topic : resolveTopicAlias(ctx, conn, session, packet);
+  const topic =
+    packet.properties?.topicAlias === undefined
+      ? packet.topic
+      : resolveTopicAlias(ctx.limits.topicAliasMaximum, session, packet, (message, code) =>
+          closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', message, code),
+        );
   if (topic === undefined) return;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const target = session.topics.classifyPublish(topic);
@@ -85,8 +93,8 @@ function publishEvent(
   }
   ctx.gateway.recordEvent(session.key, ctx.now());
   const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
-  ctx.backendSubscriptions.deliver(topic, payload, qos, session.attributes, suffix, packet.properties);
-  if (qos === 1) conn.send({ cmd: 'puback', messageId: packet.messageId as number });
+  publishToBackends(ctx, session, topic, payload, qos, suffix, packet);
+  if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
 async function publishState(
@@ -121,6 +129,21 @@ async function publishState(
     return;
   }
   if (!conn.isOpen) return;
-  ctx.backendSubscriptions.deliver(session.backendState, payload, qos, session.attributes, '', packet.properties);
-  if (qos === 1) conn.send({ cmd: 'puback', messageId: packet.messageId as number });
+  publishToBackends(ctx, session, session.backendState, payload, qos, '', packet);
+  if (qos === 1) conn.sendPuback(packet.messageId as number);
+}
+
+/** A device message into the backend namespace; its MQTT 5 properties are made only if a subscriber needs them. */
+function publishToBackends(
+  ctx: BrokerContext,
+  session: DeviceSession,
+  topic: string,
+  payload: Buffer,
+  qos: 0 | 1,
+  suffix: string,
+  packet: IPublishPacket,
+): void {
+  const given = packet.properties;
+  const expiresAt = given?.messageExpiryInterval === undefined ? Infinity : expiryOf(given, Date.now());
+  ctx.backend.publish(new DeviceMessage(topic, payload, qos, expiresAt, session.attributes, suffix, given));
 }

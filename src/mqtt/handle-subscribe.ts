@@ -2,25 +2,24 @@
  * SUBSCRIBE (MQTT 3.1.1 §3.8, reference §1.5–1.8). A device may subscribe to its own config and
  * `commands/#` topics only; any other filter closes the connection without a SUBACK. Granted QoS
  * is at most 1. Subscribing to config sends the latest version right after the SUBACK.
- * A backend may subscribe to filters over the device traffic it is shown (backend-topics);
- * a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends learn why:
- * 0x8F for a filter that is not one, 0x87 for one outside their namespace, 0x97 over the quota.
+ * Backends and open-listener clients subscribe by their namespace's rules (client-subscribe):
+ * a backend may subscribe to filters over the device traffic it is shown (backend-topics), plain
+ * or shared; a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends
+ * learn why: 0x8F for a filter that is not one, 0x87 for one outside their namespace, 0x97 over the quota.
  */
 import type { ISubscribePacket } from 'mqtt-packet';
-import { backendFilterProblem } from './backend-topics.js';
-import type { BackendSession } from './backend-session.js';
+import { subscribeClient } from './client-subscribe.js';
 import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
-import { REASON_V5, SUBACK_FAILURE } from './reason-codes.js';
-import { isValidFilter } from './topic-trie.js';
+import { REASON_V5 } from './reason-codes.js';
 
 const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
 
 export function handleSubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, packet: ISubscribePacket): void {
   if (state.phase === 'device') subscribeDevice(ctx, conn, state.session, packet);
-  else subscribeBackend(ctx, conn, state.session, packet);
+  else subscribeClient(ctx, conn, state.session, state.namespace, packet);
 }
 
 function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSession, packet: ISubscribePacket): void {
@@ -48,26 +47,4 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   }
   conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
   if (configQos !== undefined) session.config.subscribe(configQos);
-}
-
-function subscribeBackend(ctx: BrokerContext, conn: Connection, session: BackendSession, packet: ISubscribePacket): void {
-  const granted: number[] = [];
-  for (const { topic, qos } of packet.subscriptions) {
-    const problem = backendFilterProblem(topic);
-    if (problem !== undefined) {
-      conn.log.info({ filter: clip(topic), problem }, 'backend subscription refused');
-      const v5 = isValidFilter(topic) ? REASON_V5.notAuthorized : REASON_V5.topicFilterInvalid;
-      granted.push(conn.isV5 ? v5 : SUBACK_FAILURE);
-      continue;
-    }
-    if (!session.filters.has(topic) && session.filters.size >= ctx.limits.maxBackendSubscriptions) {
-      conn.log.info({ filter: clip(topic) }, 'backend subscription refused: too many subscriptions');
-      granted.push(conn.isV5 ? REASON_V5.quotaExceeded : SUBACK_FAILURE);
-      continue;
-    }
-    const g = grant(qos);
-    ctx.backendSubscriptions.add(conn, session, topic, g);
-    granted.push(g);
-  }
-  conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
 }

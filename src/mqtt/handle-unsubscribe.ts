@@ -19,7 +19,7 @@ export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, state: A
 
 /** Returns whether the filter was subscribed. */
 function unsubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, filter: string): boolean {
-  if (state.phase === 'backend') return ctx.backendSubscriptions.remove(conn, state.session, filter);
+  if (state.phase === 'client') return state.namespace.router.unsubscribe(state.session, filter);
   const session = state.session;
   const kind = session.topics.classifySubscription(filter);
   if (kind === 'commands') {

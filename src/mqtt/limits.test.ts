@@ -10,6 +10,7 @@ describe('broker limits', () => {
     assert.equal(limits.jwtSkewSeconds, 600);
     assert.ok(limits.maxPacketBytes > 256 * 1024);
     assert.ok(limits.maxConnectPacketBytes < limits.maxPacketBytes);
+    assert.equal(limits.maxConnectTimeMs, 24 * 3600_000, 'a connection lasts at most a day');
   });
 
   test('overrides apply; a bound cannot be switched off or made nonsensical', () => {
@@ -22,6 +23,11 @@ describe('broker limits', () => {
       { maxInflight: 1.5 },
       { maxInflight: 70_000 },
       { outboundSoftBytes: 10, outboundHardBytes: 5 },
+      { maxConnectTimeMs: 0 },
+      { maxConnectTimeMs: 2 ** 31 },
+      { maxSessionExpirySeconds: 2 ** 31 },
+      { sessionQueueMessages: 0 },
+      { maxSessions: 0 },
       { bogus: 1 } as never,
     ]) {
       assert.throws(() => resolveLimits(bad), (e: unknown) => isKeywayError(e) && e.status === 'INVALID_ARGUMENT', JSON.stringify(bad));

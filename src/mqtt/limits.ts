@@ -31,12 +31,32 @@ export interface BrokerLimits {
   readonly receiveMaximum: number;
   /** MQTT 5 topic aliases a client may set up on its connection (0: none). */
   readonly topicAliasMaximum: number;
-  /** Subscriptions one backend connection may hold. */
+  /** Subscriptions one session (backend or open client) may hold. */
   readonly maxBackendSubscriptions: number;
+  /** Messages one session may hold queued (offline, or behind its in-flight window). */
+  readonly sessionQueueMessages: number;
+  /** Payload and topic bytes one session may hold queued. */
+  readonly sessionQueueBytes: number;
+  /**
+   * Longest a session outlives its connection: the cap on an MQTT 5 session expiry interval, and
+   * the lifetime of an MQTT 3.1.1 persistent session (clean session 0), which the protocol leaves unbounded.
+   */
+  readonly maxSessionExpirySeconds: number;
+  /** Sessions (connected or not) one namespace holds; a CONNECT that would need more is refused. */
+  readonly maxSessions: number;
+  /** Retained messages one namespace holds. */
+  readonly retainedMessages: number;
+  /** Payload and topic bytes of the retained messages of one namespace. */
+  readonly retainedBytes: number;
   /** Open TLS connections the listener accepts. */
   readonly maxConnections: number;
   /** After the broker ends a connection, the peer has this long to close before it is destroyed. */
   readonly closeGraceMs: number;
+  /**
+   * Longest a connection lasts, re-authentication or not: then it is closed (MQTT 5 DISCONNECT
+   * 0xA0, maximum connect time), so that no credential check is ever more than this old.
+   */
+  readonly maxConnectTimeMs: number;
 }
 
 /** Headroom above the largest payload (256 KB events) for the fixed header, topic and packet id. */
@@ -56,9 +76,18 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   receiveMaximum: 100,
   topicAliasMaximum: 32,
   maxBackendSubscriptions: 1000,
+  sessionQueueMessages: 10_000,
+  sessionQueueBytes: 16 * 1024 * 1024,
+  maxSessionExpirySeconds: 24 * 3600,
+  maxSessions: 100_000,
+  retainedMessages: 10_000,
+  retainedBytes: 64 * 1024 * 1024,
   maxConnections: 100_000,
   closeGraceMs: 2_000,
+  maxConnectTimeMs: 24 * 3600_000,
 };
+
+const MAX_SESSION_EXPIRY_SECONDS = Math.floor(0x7fffffff / 1000);
 
 /** Packet ids are 16 bits; some must stay free for allocation to terminate quickly. */
 const MAX_INFLIGHT_CEILING = 60_000;
@@ -77,8 +106,15 @@ const MINIMUMS: { readonly [K in keyof BrokerLimits]: number } = {
   receiveMaximum: 1,
   topicAliasMaximum: 0,
   maxBackendSubscriptions: 1,
+  sessionQueueMessages: 1,
+  sessionQueueBytes: 1,
+  maxSessionExpirySeconds: 0,
+  maxSessions: 1,
+  retainedMessages: 0,
+  retainedBytes: 0,
   maxConnections: 1,
   closeGraceMs: 0,
+  maxConnectTimeMs: 1,
 };
 
 /** Fills in defaults and refuses values that would switch a bound off or make it meaningless. */
@@ -96,6 +132,12 @@ export function resolveLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
   if (limits.maxInflight > MAX_INFLIGHT_CEILING) {
     throw fieldError('limits.maxInflight', `must be at most ${MAX_INFLIGHT_CEILING}`);
   }
+  // Session timers are one setTimeout each, which cannot wait longer than 2^31-1 ms (24.8 days).
+  if (limits.maxSessionExpirySeconds > MAX_SESSION_EXPIRY_SECONDS) {
+    throw fieldError('limits.maxSessionExpirySeconds', `must be at most ${MAX_SESSION_EXPIRY_SECONDS}`);
+  }
+  // The connection's liveness timer is one setTimeout, which cannot wait longer than 2^31-1 ms.
+  if (limits.maxConnectTimeMs > 0x7fffffff) throw fieldError('limits.maxConnectTimeMs', 'must be at most 2147483647');
   for (const key of ['receiveMaximum', 'topicAliasMaximum'] as const) {
     if (limits[key] > 0xffff) throw fieldError(`limits.${key}`, 'must be at most 65535');
   }

@@ -1,6 +1,7 @@
 /**
- * Which connection holds a client identity: at most one per device (Cloud IoT Core's quota of one
- * MQTT connection per device) and one per backend client id. A newer connection takes over.
+ * Which connection holds a device: at most one per device (Cloud IoT Core's quota of one MQTT
+ * connection per device). A newer connection takes over. (Engine clients' sessions, backends
+ * included, are held by their namespace.)
  */
 import type { Connection } from './connection.js';
 

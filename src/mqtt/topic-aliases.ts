@@ -4,33 +4,36 @@
  * aliases, as announced in the CONNACK; anything else ends the connection.
  */
 import type { IPublishPacket } from 'mqtt-packet';
-import type { Connection } from './connection.js';
-import type { BrokerContext } from './context.js';
-import { closeWithDeviceError } from './device-errors.js';
-import type { DeviceSession } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
 
-/** The topic a PUBLISH carrying a topic alias is for, or undefined once the connection is closed. */
+/** Whatever holds a connection's aliases (a device session, or an engine session for its current connection). */
+export interface AliasHolder {
+  topicAliases: Map<number, string> | undefined;
+}
+
+/** Ends the connection with `message` (for the device's error record and the log) and an MQTT 5 reason code. */
+export type AliasFailure = (message: string, code: number) => void;
+
+/** The topic a PUBLISH carrying a topic alias is for, or undefined once `fail` was called. */
 export function resolveTopicAlias(
-  ctx: BrokerContext,
-  conn: Connection,
-  session: DeviceSession,
+  topicAliasMaximum: number,
+  holder: AliasHolder,
   packet: IPublishPacket,
+  fail: AliasFailure,
 ): string | undefined {
   const alias = packet.properties?.topicAlias as number;
-  if (alias < 1 || alias > ctx.limits.topicAliasMaximum) {
-    const message = `mqtt: Topic alias ${alias} is outside 1..${ctx.limits.topicAliasMaximum}.`;
-    closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', message, REASON_V5.topicAliasInvalid);
+  if (alias < 1 || alias > topicAliasMaximum) {
+    fail(`mqtt: Topic alias ${alias} is outside 1..${topicAliasMaximum}.`, REASON_V5.topicAliasInvalid);
     return undefined;
   }
-  const aliases = (session.topicAliases ??= new Map());
+  const aliases = (holder.topicAliases ??= new Map());
   if (packet.topic !== '') {
     aliases.set(alias, packet.topic);
     return packet.topic;
   }
   const topic = aliases.get(alias);
   if (topic === undefined) {
-    closeWithDeviceError(ctx, conn, session, 'INVALID_ARGUMENT', `mqtt: Topic alias ${alias} is not set.`, REASON_V5.protocolError);
+    fail(`mqtt: Topic alias ${alias} is not set.`, REASON_V5.protocolError);
     return undefined;
   }
   return topic;

@@ -1,10 +1,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isValidFilter, TopicTrie, type QoS } from './topic-trie.js';
+import { filterMatches, isValidFilter, isValidTopicName, TopicTrie, type QoS } from './topic-trie.js';
+
+/** Each subscriber once, at the highest QoS among its matching filters. */
+function collect<S>(trie: TopicTrie<S>, topic: string, into: Map<S, QoS>): void {
+  trie.match(topic, (s, qos) => {
+    const seen = into.get(s);
+    if (seen === undefined || qos > seen) into.set(s, qos);
+  });
+}
 
 function matches(trie: TopicTrie<string>, topic: string): Record<string, QoS> {
   const into = new Map<string, QoS>();
-  trie.collect(topic, into);
+  collect(trie, topic, into);
   return Object.fromEntries([...into].sort());
 }
 
@@ -62,12 +70,29 @@ describe('TopicTrie', () => {
     const started = process.hrtime.bigint();
     for (let n = 0; n < 10_000; n++) {
       into.clear();
-      trie.collect(`registries/r${n}/devices/d/events`, into);
+      collect(trie, `registries/r${n}/devices/d/events`, into);
     }
     const perDeliveryNs = Number(process.hrtime.bigint() - started) / 10_000;
     assert.deepEqual([...into], [[9_999, 0]]);
     // A scan of 100 000 subscribers would take milliseconds; a walk takes about a microsecond.
     assert.ok(perDeliveryNs < 50_000, `${perDeliveryNs} ns per delivery`);
+  });
+
+  test('filterMatches agrees with the trie, $ topics included', () => {
+    const filters = ['a/b/c', 'a/+/c', 'a/#', '#', '+/+', '$SYS/#', '+/x', 'a/b', 'a/+'];
+    const topics = ['a/b/c', 'a', 'a/b', 'a//c', 'b/b/c', 'a/b/c/d', '$SYS/x', 'q/x'];
+    for (const topic of topics) {
+      const trie = new TopicTrie<string>();
+      for (const f of filters) trie.add(f, f, 0);
+      const viaTrie = Object.keys(matches(trie, topic)).sort();
+      const direct = filters.filter((f) => filterMatches(f, topic)).sort();
+      assert.deepEqual(direct, viaTrie, topic);
+    }
+  });
+
+  test('topic name validity', () => {
+    for (const t of ['a', '/', 'a/b', '$SYS/x']) assert.equal(isValidTopicName(t), true, t);
+    for (const t of ['', 'a/+', 'a/#', 'a\u0000']) assert.equal(isValidTopicName(t), false, t);
   });
 
   test('filter validity', () => {

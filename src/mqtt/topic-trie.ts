@@ -7,44 +7,47 @@
 
 export type QoS = 0 | 1 | 2;
 
-class TrieNode<S> {
-  readonly children = new Map<string, TrieNode<S>>();
-  plus: TrieNode<S> | undefined;
+class TrieNode<S, V> {
+  readonly children = new Map<string, TrieNode<S, V>>();
+  plus: TrieNode<S, V> | undefined;
   /** Subscribers of `…/#` at this node. */
-  hash: Map<S, QoS> | undefined;
+  hash: Map<S, V> | undefined;
   /** Subscribers whose filter ends exactly at this node. */
-  exact: Map<S, QoS> | undefined;
+  exact: Map<S, V> | undefined;
 
   get isEmpty(): boolean {
     return this.children.size === 0 && !this.plus && !this.hash?.size && !this.exact?.size;
   }
 }
 
-export class TopicTrie<S> {
-  readonly #root = new TrieNode<S>();
+/** Receives one matching (subscriber, value) pair; a subscriber with overlapping filters comes once per filter. */
+export type MatchVisitor<S, V> = (subscriber: S, value: V) => void;
+
+export class TopicTrie<S, V = QoS> {
+  readonly #root = new TrieNode<S, V>();
 
   /**
    * Adds or replaces `subscriber`'s subscription to `filter`. The filter must be valid (see
    * isValidFilter): this class does not re-check it.
    */
-  add(filter: string, subscriber: S, qos: QoS): void {
+  add(filter: string, subscriber: S, value: V): void {
     const levels = filter.split('/');
     let node = this.#root;
     for (let i = 0; i < levels.length; i++) {
       const level = levels[i] as string;
       if (level === '#') {
-        (node.hash ??= new Map()).set(subscriber, qos);
+        (node.hash ??= new Map()).set(subscriber, value);
         return;
       }
       if (level === '+') {
-        node = node.plus ??= new TrieNode<S>();
+        node = node.plus ??= new TrieNode<S, V>();
       } else {
         let child = node.children.get(level);
-        if (!child) node.children.set(level, (child = new TrieNode<S>()));
+        if (!child) node.children.set(level, (child = new TrieNode<S, V>()));
         node = child;
       }
     }
-    (node.exact ??= new Map()).set(subscriber, qos);
+    (node.exact ??= new Map()).set(subscriber, value);
   }
 
   /** Removes one subscription; returns whether it existed. Empty branches are pruned. */
@@ -52,7 +55,7 @@ export class TopicTrie<S> {
     return this.#remove(this.#root, filter.split('/'), 0, subscriber);
   }
 
-  #remove(node: TrieNode<S>, levels: readonly string[], i: number, subscriber: S): boolean {
+  #remove(node: TrieNode<S, V>, levels: readonly string[], i: number, subscriber: S): boolean {
     if (i === levels.length) return node.exact?.delete(subscriber) ?? false;
     const level = levels[i] as string;
     if (level === '#') return node.hash?.delete(subscriber) ?? false;
@@ -66,33 +69,42 @@ export class TopicTrie<S> {
     return removed;
   }
 
-  /**
-   * Collects every subscriber with a filter matching `topic` into `into`, once, at the highest
-   * QoS among its matching filters (MQTT 3.1.1 §3.3.5 allows one copy per overlapping filter;
-   * a single copy is kinder to backends).
-   */
-  collect(topic: string, into: Map<S, QoS>): void {
-    this.#collect(this.#root, topic.split('/'), 0, topic.startsWith('$'), into);
+  /** Calls `visit` for every subscription whose filter matches `topic`. */
+  match(topic: string, visit: MatchVisitor<S, V>): void {
+    if (this.#root.isEmpty) return;
+    this.#match(this.#root, topic.split('/'), 0, topic.startsWith('$'), visit);
   }
 
-  #collect(node: TrieNode<S>, levels: readonly string[], i: number, system: boolean, into: Map<S, QoS>): void {
+  #match(node: TrieNode<S, V>, levels: readonly string[], i: number, system: boolean, visit: MatchVisitor<S, V>): void {
     const wildcardsAllowed = i > 0 || !system;
-    if (node.hash && wildcardsAllowed) merge(node.hash, into);
+    if (node.hash && wildcardsAllowed) for (const [s, v] of node.hash) visit(s, v);
     if (i === levels.length) {
-      if (node.exact) merge(node.exact, into);
+      if (node.exact) for (const [s, v] of node.exact) visit(s, v);
       return;
     }
     const child = node.children.get(levels[i] as string);
-    if (child) this.#collect(child, levels, i + 1, system, into);
-    if (node.plus && wildcardsAllowed) this.#collect(node.plus, levels, i + 1, system, into);
+    if (child) this.#match(child, levels, i + 1, system, visit);
+    if (node.plus && wildcardsAllowed) this.#match(node.plus, levels, i + 1, system, visit);
   }
 }
 
-function merge<S>(from: Map<S, QoS>, into: Map<S, QoS>): void {
-  for (const [subscriber, qos] of from) {
-    const seen = into.get(subscriber);
-    if (seen === undefined || qos > seen) into.set(subscriber, qos);
+/** Whether `filter` (valid) matches `topic`, by the same rules as the trie; for one-off checks such as retained messages. */
+export function filterMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '#' || f[0] === '+')) return false;
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i] as string;
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
   }
+  return f.length === t.length;
+}
+
+/** A topic a client may publish to: non-empty, no wildcard characters, no U+0000 (MQTT 3.1.1 §4.7.3). */
+export function isValidTopicName(topic: string): boolean {
+  return topic.length > 0 && !topic.includes('+') && !topic.includes('#') && !topic.includes('\u0000');
 }
 
 /**

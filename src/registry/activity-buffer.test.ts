@@ -58,4 +58,16 @@ describe('ActivityBuffer', () => {
     await Promise.all([first, buffer.flush(write)]);
     assert.equal(overlapped, false);
   });
+  it('updates a pending device in place and refuses an update for one with nothing pending', () => {
+    const buffer = new ActivityBuffer();
+    assert.equal(buffer.update(KEY, { lastEventTime: t(1) }), false, 'nothing pending yet');
+    buffer.record(KEY, NAME, { lastEventTime: t(1) });
+    assert.equal(buffer.update(KEY, { lastEventTime: t(3) }), true);
+    assert.equal(buffer.update(KEY, { lastEventTime: t(2), lastHeartbeatTime: t(2) }), true);
+    const seen = buffer.pendingFor(KEY);
+    assert.deepEqual(seen, { lastEventTime: t(3), lastHeartbeatTime: t(2) });
+    buffer.update(KEY, { lastEventTime: t(4) });
+    assert.deepEqual(seen, { lastEventTime: t(3), lastHeartbeatTime: t(2) }, 'what a reader got does not change under it');
+    assert.equal(buffer.size, 1);
+  });
 });

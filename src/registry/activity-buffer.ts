@@ -23,25 +23,26 @@ const later = (a: Date | undefined, b: Date | undefined): Date | undefined =>
 
 function merge(a: Activity, b: Activity): Activity {
   const out: Mutable<Activity> = {};
-  const heartbeat = later(a.lastHeartbeatTime, b.lastHeartbeatTime);
-  const event = later(a.lastEventTime, b.lastEventTime);
-  const configSend = later(a.lastConfigSendTime, b.lastConfigSendTime);
-  if (heartbeat) out.lastHeartbeatTime = heartbeat;
-  if (event) out.lastEventTime = event;
-  if (configSend) out.lastConfigSendTime = configSend;
-  const error =
-    a.lastError === undefined
-      ? b.lastError
-      : b.lastError === undefined || a.lastError.time.getTime() >= b.lastError.time.getTime()
-        ? a.lastError
-        : b.lastError;
-  if (error) out.lastError = error;
+  mergeInto(out, a);
+  mergeInto(out, b);
   return out;
+}
+
+/** Moves every field of `from` that is later than `into`'s into it, in place. */
+function mergeInto(into: Mutable<Activity>, from: Activity): void {
+  const { lastHeartbeatTime, lastEventTime, lastConfigSendTime, lastError } = from;
+  if (lastHeartbeatTime && later(into.lastHeartbeatTime, lastHeartbeatTime) !== into.lastHeartbeatTime) into.lastHeartbeatTime = lastHeartbeatTime;
+  if (lastEventTime && later(into.lastEventTime, lastEventTime) !== into.lastEventTime) into.lastEventTime = lastEventTime;
+  if (lastConfigSendTime && later(into.lastConfigSendTime, lastConfigSendTime) !== into.lastConfigSendTime) {
+    into.lastConfigSendTime = lastConfigSendTime;
+  }
+  if (lastError && (into.lastError === undefined || lastError.time.getTime() > into.lastError.time.getTime())) into.lastError = lastError;
 }
 
 interface Entry {
   readonly name: DeviceName;
-  readonly activity: Activity;
+  /** Updated in place: a device publishing thousands of events a second costs no allocation here. */
+  readonly activity: Mutable<Activity>;
 }
 
 export class ActivityBuffer {
@@ -52,15 +53,27 @@ export class ActivityBuffer {
   #flushing: Promise<void> = Promise.resolve();
 
   record(key: DeviceKey, name: DeviceName, activity: Activity): void {
+    if (!this.update(key, activity)) this.#pending.set(key, { name, activity: { ...activity } });
+  }
+
+  /**
+   * Merges `activity` into what is already pending for the device and returns true, or returns
+   * false when nothing is pending (then `record` must be called with its name). Lets callers
+   * resolve a device's name once per flush interval rather than once per event.
+   */
+  update(key: DeviceKey, activity: Activity): boolean {
     const entry = this.#pending.get(key);
-    this.#pending.set(key, { name, activity: entry ? merge(entry.activity, activity) : activity });
+    if (entry === undefined) return false;
+    mergeInto(entry.activity, activity);
+    return true;
   }
 
   /** What is recorded for the device and not yet known to be written. */
   pendingFor(key: DeviceKey): Activity | undefined {
     const a = this.#inFlight.get(key)?.activity;
     const b = this.#pending.get(key)?.activity;
-    return a && b ? merge(a, b) : (a ?? b);
+    // A copy: pending entries change in place.
+    return a && b ? merge(a, b) : a || b ? { ...(a ?? b) } : undefined;
   }
 
   /** Drops what is pending for a device that no longer exists (a new one may take its id). */
@@ -88,7 +101,8 @@ export class ActivityBuffer {
       } catch (e) {
         for (const [key, entry] of this.#inFlight) {
           const newer = this.#pending.get(key);
-          this.#pending.set(key, newer ? { name: entry.name, activity: merge(entry.activity, newer.activity) } : entry);
+          if (newer) mergeInto(newer.activity, entry.activity);
+          else this.#pending.set(key, entry);
         }
         throw e;
       } finally {

@@ -415,6 +415,8 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   #record(key: DeviceKey, activity: Activity): void {
+    // The hot path (every event): the device already has pending activity, so no name to parse.
+    if (this.#activity.update(key, activity)) return;
     const name = nameOfKey(key);
     if (!name) return;
     this.#activity.record(key, name, activity);

@@ -6,13 +6,21 @@
 import type { Logger } from 'pino';
 import { formatDevice, isNumId, parseDevice } from '../domain/names.js';
 import { isKeywayError } from '../domain/errors.js';
-import { parseCredentialKey, type CredentialKey } from '../identity/public-key.js';
+import { CredentialKeyCache } from '../identity/credential-key-cache.js';
+import type { CredentialKey } from '../identity/public-key.js';
 import { verifyDeviceJwt } from '../identity/device-jwt.js';
 import type { Store } from '../store/store.js';
 import type { DeviceAuthResult } from './device-manager.js';
 import { isUsable } from './device-rules.js';
 
 const refuse = (reason: string): DeviceAuthResult => ({ ok: false, reason });
+
+/**
+ * Parsed keys of recently seen credentials, shared by every authentication in the process. Each
+ * costs about 3 KB (mostly OpenSSL's key), so the cache serves the devices that reconnect most
+ * rather than the whole fleet: a first connection parses its key either way.
+ */
+const credentialKeys = new CredentialKeyCache(1_000);
 
 export async function authenticateDeviceJwt(
   store: Store,
@@ -40,7 +48,7 @@ export async function authenticateDeviceJwt(
   for (const [i, credential] of record.credentials.entries()) {
     if (!isUsable(credential, now)) continue;
     try {
-      keys.push(parseCredentialKey(credential.publicKey.format, credential.publicKey.key));
+      keys.push(credentialKeys.get(credential.publicKey.format, credential.publicKey.key, credential.fingerprint));
     } catch (e) {
       // Stored before a rule tightened: it no longer authenticates, and the operator should know.
       if (!isKeywayError(e)) throw e;
