@@ -64,3 +64,14 @@ test('the development open listener is refused outside loopback', () => {
   assert.throws(() => loadConfig({ env: { KEYWAY_DEV_OPEN_LISTENER: '127.0.0.1:70000' } }), /not a TCP port/);
   assert.throws(() => loadConfig({ env: {}, overrides: { devOpenListener: { host: '127.0.0.1', port: -1 } } }), /not a TCP port/);
 });
+
+test('broker limits come from the file; values that are not numbers are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-config-'));
+  const file = join(dir, 'limits.json');
+  writeFileSync(file, JSON.stringify({ mqttLimits: { connectsPerSecond: 200, maxConnections: 5000 } }));
+  assert.deepEqual(loadConfig({ file, env: {} }).mqttLimits, { connectsPerSecond: 200, maxConnections: 5000 });
+  assert.deepEqual(loadConfig({ env: {} }).mqttLimits, {});
+  const bad = join(dir, 'bad-limits.json');
+  writeFileSync(bad, JSON.stringify({ mqttLimits: { connectsPerSecond: '200' } }));
+  assert.throws(() => loadConfig({ file: bad, env: {} }), (e: unknown) => e instanceof ConfigError && /mqttLimits\.connectsPerSecond/.test(e.message));
+});

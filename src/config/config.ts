@@ -28,6 +28,11 @@ export interface Config {
    * testing only; absent by default and refused on anything but loopback.
    */
   readonly devOpenListener?: ListenerConfig;
+  /**
+   * Overrides of the MQTT broker's bounds by name (`connectsPerSecond`, `maxConnections`,
+   * `sessionQueueMessages` …; README, "Broker limits"); the broker checks names and values at start.
+   */
+  readonly mqttLimits: Readonly<Record<string, number>>;
 }
 
 export interface ConfigSources {
@@ -61,6 +66,7 @@ function defaults(): Config {
     api: { host: '0.0.0.0', port: DEFAULT_PORTS.api },
     tls: {},
     logLevel: 'info',
+    mqttLimits: {},
   };
 }
 
@@ -135,6 +141,7 @@ function merge(base: Config, layer: PartialConfig): Config {
     api: { ...base.api, ...layer.api },
     tls: { ...base.tls, ...layer.tls },
     logLevel: layer.logLevel ?? base.logLevel,
+    mqttLimits: { ...base.mqttLimits, ...layer.mqttLimits } as Config['mqttLimits'],
     ...(devOpenListener ? { devOpenListener } : {}),
   };
 }
@@ -144,6 +151,12 @@ function validate(c: Config): Config {
   for (const [name, l] of [['mqtt', c.mqtt], ['api', c.api]] as const) {
     port(`${name}.port`, String(l.port));
     if (typeof l.host !== 'string' || l.host === '') throw new ConfigError(`${name}.host must be a host name or address`);
+  }
+  if (typeof c.mqttLimits !== 'object' || c.mqttLimits === null || Array.isArray(c.mqttLimits)) {
+    throw new ConfigError('mqttLimits must be an object of limit names and numbers');
+  }
+  for (const [name, value] of Object.entries(c.mqttLimits)) {
+    if (typeof value !== 'number') throw new ConfigError(`mqttLimits.${name}: '${String(value)}' is not a number`);
   }
   if (Boolean(c.tls.certFile) !== Boolean(c.tls.keyFile)) throw new ConfigError('tls.certFile and tls.keyFile go together');
   if (c.devOpenListener !== undefined) {

@@ -8,10 +8,12 @@
  * separate open namespace to anonymous clients on loopback.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Bus, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
+import { ConnectRateLimiter } from './connect-rate.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
 import { FlowGate } from './flow-gate.js';
 import type { BrokerContext } from './context.js';
@@ -82,6 +84,7 @@ export class Broker {
       backend: new Namespace(BACKEND_POLICY, limits),
       open: new Namespace(OPEN_POLICY, limits),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
+      connectRate: new ConnectRateLimiter(limits, () => performance.now()),
     };
     this.#handlers = {
       packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet),

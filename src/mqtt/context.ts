@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
+import type { ConnectRateLimiter } from './connect-rate.js';
 import type { BrokerLimits } from './limits.js';
 import type { Namespace } from './namespace.js';
 import type { RevocationWindow } from './revocation.js';
@@ -19,4 +20,5 @@ export interface BrokerContext {
   /** The development open namespace (open listener only); it shares nothing with the others. */
   readonly open: Namespace;
   readonly revocations: RevocationWindow;
+  readonly connectRate: ConnectRateLimiter;
 }

@@ -56,6 +56,10 @@ export function handleConnect(
     return;
   }
 
+  if (!ctx.connectRate.admitConnect()) {
+    refuse(conn, REFUSAL.rateExceeded, 'the listener is over its connection rate', packet.clientId);
+    return;
+  }
   const credential = v5 ? connectCredential(packet) : packet.password?.toString('utf8');
   if (credential === 'bad-method') {
     refuse(conn, REFUSAL.badAuthenticationMethod, 'unsupported authentication method', packet.clientId);
@@ -117,6 +121,10 @@ async function authenticateDevice(
     return;
   }
   const { device, expiresInMs } = verified;
+  if (!ctx.connectRate.admitIdentity(device.key)) {
+    refuse(conn, REFUSAL.rateExceeded, 'the device connected too often lately', clientId);
+    return;
+  }
 
   const session = new DeviceSession(device, {
     gateway: ctx.gateway,
@@ -152,6 +160,10 @@ function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConn
   }
   if (!token || !ctx.verifyAdminToken(token)) {
     refuse(conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
+    return;
+  }
+  if (packet.clientId !== '' && !ctx.connectRate.admitIdentity(`backend:${packet.clientId}`)) {
+    refuse(conn, REFUSAL.rateExceeded, 'the backend client id connected too often lately', packet.clientId);
     return;
   }
   connectClient(ctx, conn, packet, ctx.backend);

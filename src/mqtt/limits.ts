@@ -57,6 +57,10 @@ export interface BrokerLimits {
    * 0xA0, maximum connect time), so that no credential check is ever more than this old.
    */
   readonly maxConnectTimeMs: number;
+  /** CONNECT packets per second the TLS listener takes (a one-second burst); more get CONNACK 0x9F before any credential check. */
+  readonly connectsPerSecond: number;
+  /** Accepted connections per minute for one device or client id (a burst of as many); more get CONNACK 0x9F. */
+  readonly identityConnectsPerMinute: number;
 }
 
 /** Headroom above the largest payload (256 KB events) for the fixed header, topic and packet id. */
@@ -85,6 +89,8 @@ export const DEFAULT_LIMITS: BrokerLimits = {
   maxConnections: 100_000,
   closeGraceMs: 2_000,
   maxConnectTimeMs: 24 * 3600_000,
+  connectsPerSecond: 5_000,
+  identityConnectsPerMinute: 60,
 };
 
 const MAX_SESSION_EXPIRY_SECONDS = Math.floor(0x7fffffff / 1000);
@@ -115,6 +121,8 @@ const MINIMUMS: { readonly [K in keyof BrokerLimits]: number } = {
   maxConnections: 1,
   closeGraceMs: 0,
   maxConnectTimeMs: 1,
+  connectsPerSecond: 1,
+  identityConnectsPerMinute: 1,
 };
 
 /** Fills in defaults and refuses values that would switch a bound off or make it meaningless. */

@@ -43,6 +43,7 @@ export const REASON_V5 = {
   administrativeAction: 0x98,
   qosNotSupported: 0x9b,
   maximumConnectTime: 0xa0,
+  connectionRateExceeded: 0x9f,
   reAuthenticate: 0x19,
 } as const;
 
@@ -58,6 +59,7 @@ export const REFUSAL = {
   unavailable: { v4: CONNACK_RC.serverUnavailable, v5: REASON_V5.serverUnavailable },
   badAuthenticationMethod: { v4: CONNACK_RC.notAuthorized, v5: REASON_V5.badAuthenticationMethod },
   unsupportedProtocol: { v4: CONNACK_RC.unacceptableProtocolVersion, v5: REASON_V5.unsupportedProtocolVersion },
+  rateExceeded: { v4: CONNACK_RC.serverUnavailable, v5: REASON_V5.connectionRateExceeded },
 } as const;
 
 export type Refusal = (typeof REFUSAL)[keyof typeof REFUSAL];

@@ -78,7 +78,7 @@ export async function startServer(
       host: config.mqtt.host,
       port: config.mqtt.port,
       logger: logger.child({ module: 'mqtt' }),
-      ...(tuning.mqttLimits ? { limits: tuning.mqttLimits } : {}),
+      limits: { ...config.mqttLimits, ...tuning.mqttLimits },
       ...(config.devOpenListener ? { openListener: config.devOpenListener } : {}),
     });
     const { port: mqttPort, openPort: openMqttPort } = await broker.start();

@@ -1,0 +1,52 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConnectRateLimiter, TokenBucket } from './connect-rate.js';
+
+describe('TokenBucket', () => {
+  test('allows a burst of its capacity, then refills at its rate', () => {
+    const bucket = new TokenBucket(3, 2, 0);
+    assert.deepEqual([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)], [true, true, true, false]);
+    assert.equal(bucket.take(400), false, '0.8 tokens after 400 ms at 2/s');
+    assert.equal(bucket.take(500), true, 'one token after 500 ms');
+    assert.equal(bucket.take(500), false);
+  });
+
+  test('never holds more than its capacity, and a clock going back changes nothing', () => {
+    const bucket = new TokenBucket(2, 1, 0);
+    assert.equal(bucket.isFull(60_000), true);
+    assert.deepEqual([bucket.take(60_000), bucket.take(60_000), bucket.take(60_000)], [true, true, false]);
+    assert.equal(bucket.take(59_000), false);
+  });
+});
+
+describe('ConnectRateLimiter', () => {
+  test('refuses CONNECTs over the listener rate and admits them again as time passes', () => {
+    let now = 0;
+    const limiter = new ConnectRateLimiter({ connectsPerSecond: 5, identityConnectsPerMinute: 60 }, () => now);
+    const admitted = Array.from({ length: 8 }, () => limiter.admitConnect()).filter(Boolean).length;
+    assert.equal(admitted, 5);
+    now = 1000;
+    assert.equal(limiter.admitConnect(), true);
+  });
+
+  test('limits one identity without touching another', () => {
+    let now = 0;
+    const limiter = new ConnectRateLimiter({ connectsPerSecond: 1000, identityConnectsPerMinute: 2 }, () => now);
+    assert.equal(limiter.admitIdentity('a'), true);
+    assert.equal(limiter.admitIdentity('a'), true);
+    assert.equal(limiter.admitIdentity('a'), false, 'a third connection within the minute');
+    assert.equal(limiter.admitIdentity('b'), true, 'another identity has its own bucket');
+    now = 30_000;
+    assert.equal(limiter.admitIdentity('a'), true, 'one token back after 30 s at 2 per minute');
+  });
+
+  test('forgets identities whose bucket has refilled, so the table stays bounded', () => {
+    let now = 0;
+    const limiter = new ConnectRateLimiter({ connectsPerSecond: 1000, identityConnectsPerMinute: 10 }, () => now);
+    for (let i = 0; i < 100; i++) limiter.admitIdentity(`device-${i}`);
+    assert.equal(limiter.trackedIdentities, 100);
+    now = 120_000;
+    limiter.admitIdentity('late');
+    assert.equal(limiter.trackedIdentities, 1);
+  });
+});
