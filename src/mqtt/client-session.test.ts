@@ -128,6 +128,22 @@ describe('ClientSession', () => {
     assert.deepEqual(publishes(next.take()).map((p) => [p.topic, p.properties?.topicAlias]), [['a/b', undefined]], 'aliases belong to a connection');
   });
 
+  test('a connected client is backlogged at a quarter of its queue bound and relieved at half of that', () => {
+    const session = new ClientSession('c', BOUNDS);
+    const conn = new FakeConnection();
+    session.attach(conn.asConnection, 1);
+    // One in flight, then 25 queued: a quarter of the 100-message bound.
+    for (let i = 0; i < 26; i++) session.deliver(msg(`m${i}`, 1), 1, false, undefined);
+    assert.equal(session.queued, 25);
+    assert.equal(conn.backlogged, true, 'publishers are to wait');
+    const ack = (): void => void session.acknowledged(publishes(conn.take())[0]?.messageId as number);
+    while (session.queued > 13) ack();
+    assert.equal(conn.backlogged, true, 'still above the low-water mark');
+    ack();
+    assert.equal(session.queued, 12);
+    assert.equal(conn.backlogged, false, 'relieved at half the high-water mark');
+  });
+
   test('a congested client loses QoS 0 messages (counted), never QoS 1', () => {
     const session = new ClientSession('c', BOUNDS);
     const conn = new FakeConnection();

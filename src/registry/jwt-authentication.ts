@@ -39,13 +39,12 @@ export async function authenticateDeviceJwt(
   const registry = await store.getRegistry(name);
   if (!registry) return refuse('unknown registry');
   if (registry.mqttEnabledState === 'MQTT_DISABLED') return refuse('MQTT is disabled for the registry');
-  const record = await store.findDevice(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
-  if (!record) return refuse('unknown device');
-  const { device } = record;
+  const device = await store.findDeviceCredentials(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
+  if (!device) return refuse('unknown device');
   if (device.blocked) return refuse('device is blocked');
 
   const keys: CredentialKey[] = [];
-  for (const [i, credential] of record.credentials.entries()) {
+  for (const [i, credential] of device.credentials.entries()) {
     if (!isUsable(credential, now)) continue;
     try {
       keys.push(credentialKeys.get(credential.publicKey.format, credential.publicKey.key, credential.fingerprint));

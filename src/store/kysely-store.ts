@@ -21,6 +21,7 @@ import {
 } from './rows.js';
 import type {
   ActivityUpdate,
+  DeviceCredentials,
   DevicePatch,
   DeviceRecord,
   DeviceRef,
@@ -223,6 +224,23 @@ export class KyselyStore implements Store {
     if (!row) return undefined;
     const [record] = await this.#records(this.db, [row]);
     return record;
+  }
+
+  async findDeviceCredentials(registry: RegistryName, ref: DeviceRef): Promise<DeviceCredentials | undefined> {
+    const row = await this.#deviceRow(this.db, registry, ref);
+    if (!row) return undefined;
+    const credentials = await this.db
+      .selectFrom('device_credentials')
+      .selectAll()
+      .where('device_num_id', '=', Number(row.num_id))
+      .orderBy('position')
+      .execute();
+    return {
+      name: { project: row.project, location: row.location, registry: row.registry_id, device: row.id },
+      numId: toNumId(row.num_id),
+      blocked: row.blocked !== 0,
+      credentials: credentials.map(toCredential),
+    };
   }
 
   async listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]> {

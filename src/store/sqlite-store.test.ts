@@ -128,6 +128,9 @@ describe('SQLite store', () => {
     assert.equal(byId.device.state, undefined);
     assert.equal('lastHeartbeatTime' in byId.device, false, 'unset times are absent, not undefined');
     assert.equal(await store.findDevice({ ...REG, registry: 'other' }, { numId: '1000000000000001' }), undefined, 'numeric id is scoped to the registry path');
+    const forAuth = await store.findDeviceCredentials(REG, { numId: '1000000000000001' });
+    assert.deepEqual(forAuth, { name: byId.device.name, numId: byId.device.numId, blocked: false, credentials: byId.credentials });
+    assert.equal(await store.findDeviceCredentials(REG, { id: 'dev-none' }), undefined);
   });
 
   it('reports taken ids, taken numeric ids and missing registries without writing anything', async () => {

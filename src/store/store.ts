@@ -21,6 +21,18 @@ export interface StoredCredential extends DeviceCredential {
   readonly fingerprint: string;
 }
 
+/**
+ * What authenticating a device needs: its resolved name, numeric id, blocked flag and stored
+ * credentials, without the config and state a DeviceRecord also reads.
+ */
+export interface DeviceCredentials {
+  readonly name: DeviceName;
+  readonly numId: string;
+  readonly blocked: boolean;
+  /** In their order on the device. */
+  readonly credentials: readonly StoredCredential[];
+}
+
 /** A device with its latest config and state, plus what the store knows of its credentials. */
 export interface DeviceRecord {
   readonly device: Device;
@@ -114,6 +126,8 @@ export interface Store {
   /** The device, its credentials and config version 1, in one transaction. */
   insertDevice(device: NewDevice): Promise<InsertDeviceResult>;
   findDevice(registry: RegistryName, ref: DeviceRef): Promise<DeviceRecord | undefined>;
+  /** findDevice's device name, numeric id, blocked flag and credentials only: for every CONNECT. */
+  findDeviceCredentials(registry: RegistryName, ref: DeviceRef): Promise<DeviceCredentials | undefined>;
   /** Ordered by id. */
   listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]>;
   /** Both sides of the change, read and written in one transaction; undefined when the device is gone. */
