@@ -112,17 +112,28 @@ export function keyPair(type: 'es256' | 'rs256' = 'es256') {
   };
 }
 
-export async function addDevice(h: Harness, id: string, options: { type?: 'es256' | 'rs256'; config?: string } = {}): Promise<TestDevice> {
+/** Another registry of the harness's project and location (startBroker creates REGISTRY). */
+export async function addRegistry(h: Harness, id: string): Promise<void> {
+  await h.service.createRegistry(REG, id, {});
+}
+
+export async function addDevice(
+  h: Harness,
+  id: string,
+  options: { type?: 'es256' | 'rs256'; config?: string; registry?: string } = {},
+): Promise<TestDevice> {
   const keys = keyPair(options.type);
-  const name: DeviceName = { ...REG, device: id };
-  await h.service.createDevice(REG, id, {
+  const registry = options.registry ?? REGISTRY;
+  const reg: RegistryName = { ...REG, registry };
+  const name: DeviceName = { ...reg, device: id };
+  await h.service.createDevice(reg, id, {
     credentials: [{ publicKey: { format: keys.format, key: keys.publicPem } }],
     ...(options.config !== undefined ? { configData: Buffer.from(options.config) } : {}),
   });
   return {
     id,
     name,
-    clientId: `projects/${PROJECT}/locations/${LOCATION}/registries/${REGISTRY}/devices/${id}`,
+    clientId: `projects/${PROJECT}/locations/${LOCATION}/registries/${registry}/devices/${id}`,
     privatePem: keys.privatePem,
     fingerprint: keys.fingerprint,
     token: (lifetimeSeconds = 3600) => signDeviceJwt(keys.privatePem, { audience: PROJECT, lifetimeSeconds }),

@@ -15,7 +15,6 @@ import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { ConnectRateLimiter } from './connect-rate.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
-import { FlowGate } from './flow-gate.js';
 import type { BrokerContext } from './context.js';
 import { deliverCommand } from './deliver-command.js';
 import { recordDeviceError } from './device-errors.js';
@@ -91,7 +90,6 @@ export class Broker {
       frameError: (conn, error, chunk) => this.#onFrameError(conn, error, chunk),
       unparsable: (conn, frame) => handleUnparsableConnect(conn, frame),
       closed: (conn, last) => this.#release(conn, last),
-      flow: new FlowGate(),
     };
     this.#openHandlers = { ...this.#handlers, packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet, 'open') };
   }

@@ -51,7 +51,7 @@ export function publishClient(ctx: BrokerContext, conn: Connection, session: Cli
   }
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const message = new Message(topic, payload, qos, packet.retain, expiryOf(props, Date.now()), session, passThroughProperties(props));
-  namespace.publish(message);
+  namespace.publish(message, conn);
   if (qos === 1) conn.send({ cmd: 'puback', messageId: id });
   else if (qos === 2) conn.send({ cmd: 'pubrec', messageId: id });
 }

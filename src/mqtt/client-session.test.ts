@@ -154,4 +154,32 @@ describe('ClientSession', () => {
     assert.equal(session.dropped, 1);
     assert.deepEqual(publishes(conn.take()).map((p) => p.payload.toString()), ['b']);
   });
+
+  test('every delivery to a connected client names its publisher to the connection; an offline session holds no one', () => {
+    const session = new ClientSession('c', BOUNDS);
+    const conn = new FakeConnection();
+    const publisher = new FakeConnection().asConnection;
+    session.deliver(msg('offline', 1), 1, false, undefined, publisher);
+    session.attach(conn.asConnection, 1);
+    session.deliver(msg('first', 1), 1, false, undefined, publisher);
+    session.deliver(msg('second', 1), 1, false, undefined, publisher);
+    conn.congested = true;
+    session.deliver(msg('congested', 0), 0, false, undefined, publisher);
+    session.deliver(msg('will', 1), 1, false, undefined);
+    assert.ok(conn.heldPublishers.length >= 3, 'sent or queued: the connection decides whether its publisher waits');
+    assert.ok(conn.heldPublishers.every((p) => p === publisher), 'only the publisher is named');
+  });
+
+  test('a congested client gets the QoS 0 message that makes its publisher wait, and drops it when none can', () => {
+    const session = new ClientSession('c', BOUNDS);
+    const conn = new FakeConnection();
+    const publisher = new FakeConnection().asConnection;
+    session.attach(conn.asConnection, 10);
+    conn.congested = true;
+    session.deliver(msg('held', 0), 0, false, undefined, publisher);
+    conn.holdsPublishers = false;
+    session.deliver(msg('unheld', 0), 0, false, undefined, publisher);
+    assert.deepEqual(publishes(conn.take()).map((p) => p.payload.toString()), ['held']);
+    assert.equal(session.dropped, 1);
+  });
 });

@@ -55,7 +55,7 @@ export class ClientSession {
   readonly #inflight = new Map<number, Outgoing>();
   #lastPacketId = 0;
   readonly #queue: SessionQueue;
-  /** Queue sizes past which the connected client counts as backlogged (its publishers wait, see FlowGate). */
+  /** Queue sizes past which the connected client counts as backlogged (its publishers wait, see flow-gate). */
   readonly #backlogMessages: number;
   readonly #backlogBytes: number;
   /** QoS 2 packet ids received (and delivered) but not yet released by PUBREL. */
@@ -129,23 +129,34 @@ export class ClientSession {
     this.will = undefined;
   }
 
-  /** Delivers one message at `qos` (already min(granted, published)), now or when the client can take it. */
-  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): void {
+  /**
+   * Delivers one message at `qos` (already min(granted, published)), now or when the client can take
+   * it. `publisher`, the connection it came from, waits while the connected client is congested.
+   */
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, publisher?: Connection): void {
     const now = Date.now();
     if (message.expired(now)) return;
     const conn = this.#conn;
-    const online = conn !== undefined && conn.isOpen;
-    if (qos === 0 && online) {
-      if (conn.congested) this.#droppedQos0++;
-      else this.#emit(conn, message, 0, retain, undefined, false, subscriptionIds, now);
+    if (conn === undefined || !conn.isOpen) {
+      // Offline: its queue bounds apply, and no publisher waits for it.
+      this.#queue.push({ message, qos, retain, subscriptionIds });
       return;
     }
-    if (online && this.#queue.length === 0 && this.#inflight.size < this.#window) {
+    if (qos === 0) {
+      // A congested client still gets the message that makes its publisher wait (one per publisher,
+      // as a QoS 1 one would be queued); other QoS 0 messages are dropped while it is congested.
+      if (!conn.congested || (publisher !== undefined && conn.holdPublisher(publisher) && conn.hasRoomFor(message))) {
+        this.#emit(conn, message, 0, retain, undefined, false, subscriptionIds, now);
+      } else {
+        this.#droppedQos0++;
+      }
+    } else if (this.#queue.length === 0 && this.#inflight.size < this.#window) {
       this.#send(conn, { message, qos, retain, subscriptionIds }, now);
-      return;
+    } else {
+      this.#queue.push({ message, qos, retain, subscriptionIds });
+      this.#reportBacklog(conn);
     }
-    this.#queue.push({ message, qos, retain, subscriptionIds });
-    if (online) this.#reportBacklog(conn);
+    if (publisher !== undefined) conn.holdPublisher(publisher);
   }
 
   /** PUBACK: returns whether `id` was a QoS 1 message in flight. */
@@ -214,7 +225,7 @@ export class ClientSession {
     this.#reportBacklog(conn);
   }
 
-  /** Backlogged at the high-water mark, relieved at half of it, so the flow gate does not flap. */
+  /** Backlogged at the high-water mark, relieved at half of it, so its publishers are not held and let go at every message. */
   #reportBacklog(conn: Connection): void {
     const queue = this.#queue;
     if (queue.length >= this.#backlogMessages || queue.bytes >= this.#backlogBytes) conn.setBacklogged(true);

@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Fifo } from './fifo.js';
-import type { FlowGate, GateWaiter } from './flow-gate.js';
+import { FlowGate, type GateWaiter } from './flow-gate.js';
 import { flushSoon, type Flushable } from './flush-scheduler.js';
 import { FrameError, FrameReader } from './frame-reader.js';
 import type { BrokerLimits } from './limits.js';
@@ -67,11 +67,6 @@ export interface ConnectionHandlers {
   unparsable(conn: Connection, frame: Buffer): void;
   /** The connection closed, for any reason; `last` is the state it was in. */
   closed(conn: Connection, last: ConnectionState): void;
-  /**
-   * The broker's backpressure gate: session-engine clients that fall behind close it, and device
-   * connections hold their PUBLISHes while it is closed. None: no backpressure.
-   */
-  readonly flow?: FlowGate;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn';
@@ -115,8 +110,8 @@ export class Connection implements Flushable, GateWaiter {
   #decodeV5 = false;
 
   /**
-   * A packet handler is still working, or a PUBLISH (`#held`) waits for the flow gate:
-   * later bytes wait in `#leftover`, the socket is paused.
+   * A packet handler is still working, or a PUBLISH (`#held`) waits for the flow gates in
+   * `#heldBy` to open: later bytes wait in `#leftover`, the socket is paused.
    */
   #busy = false;
   #held: Buffer | undefined;
@@ -126,8 +121,10 @@ export class Connection implements Flushable, GateWaiter {
   #outBytes = 0;
   /** The session's queue towards this peer is backlogged (see setBacklogged). */
   #backlogged = false;
-  /** Whether this connection holds the flow gate closed. */
-  #holdsGate = false;
+  /** As a congested engine client: the gate its publishers wait on (see flow-gate). */
+  #gate: FlowGate | undefined;
+  /** As a publisher: the gates of congested subscribers it waits on; never empty, made when first held. */
+  #heldBy: Set<FlowGate> | undefined;
   #closing = false;
   #socketClosed = false;
   #graceTimer: NodeJS.Timeout | undefined;
@@ -317,14 +314,47 @@ export class Connection implements Flushable, GateWaiter {
 
   /**
    * The session's queue of messages waiting for this peer passed its high-water mark (true) or fell
-   * back below its low-water mark (false). While backlogged the connection counts as congested: it
-   * closes the flow gate, and if it stays so for `slowConsumerMs` it is closed as a slow consumer.
+   * back below its low-water mark (false). While backlogged the connection counts as congested: its
+   * publishers wait, and if it stays so for `slowConsumerMs` it is closed as a slow consumer.
    */
   setBacklogged(backlogged: boolean): void {
     if (this.#backlogged === backlogged || this.#closing) return;
     this.#backlogged = backlogged;
     if (backlogged) this.#checkOutbound();
     else this.#relieved();
+  }
+
+  /**
+   * A message from `publisher` was just delivered to this engine client: while this client is
+   * congested, the publisher reads no further PUBLISH until it has caught up (or gone). Nobody waits
+   * on itself, and a publisher that is congested itself never waits: it must go on reading the
+   * acknowledgements that relieve it. So a publisher only waits on a subscriber that had its gate
+   * before the publisher had one, and publishers can never wait on each other in a circle.
+   * Returns whether the publisher now waits for this client.
+   */
+  holdPublisher(publisher: Connection): boolean {
+    const gate = this.#gate;
+    if (gate === undefined || publisher === this || publisher.#closing || publisher.#gate !== undefined) return false;
+    if (gate.hold(publisher)) (publisher.#heldBy ??= new Set()).add(gate);
+    return true;
+  }
+
+  /**
+   * Whether `message` (its payload and topic; the packet's few other bytes aside) still fits under
+   * the hard outbound bound: a QoS 0 message sent past the soft bound must not cut the client off.
+   */
+  hasRoomFor(message: { readonly topic: string; readonly payload: Buffer }): boolean {
+    return this.outboundBytes + message.payload.length + message.topic.length <= this.#limits.outboundHardBytes;
+  }
+
+  /** The gate publishers wait on while this engine client is congested; undefined otherwise. */
+  get gate(): FlowGate | undefined {
+    return this.#gate;
+  }
+
+  /** How many congested subscribers this publisher waits on. */
+  get heldBy(): number {
+    return this.#heldBy?.size ?? 0;
   }
 
   /**
@@ -420,9 +450,11 @@ export class Connection implements Flushable, GateWaiter {
     this.#state = CLOSED;
     clearTimeout(this.#livenessTimer);
     clearTimeout(this.#slowConsumerTimer);
-    if (this.#holdsGate) {
-      this.#holdsGate = false;
-      this.#handlers.flow?.release(this);
+    this.#openGate();
+    const heldBy = this.#heldBy;
+    if (heldBy !== undefined) {
+      this.#heldBy = undefined;
+      for (const gate of heldBy) gate.forget(this);
     }
     this.#held = undefined;
     this.#leftover = undefined;
@@ -500,16 +532,12 @@ export class Connection implements Flushable, GateWaiter {
 
   #onFrame(frame: Buffer): boolean {
     if (this.#closing) return false;
-    if ((frame[0] as number) >> 4 === PUBLISH_TYPE && this.#state.phase === 'device') {
-      const gate = this.#handlers.flow;
-      if (gate !== undefined && !gate.open) {
-        // Neither acknowledged nor dropped while subscribers are congested: it waits, and so does
-        // the socket, so that TCP slows the device down.
-        this.#held = frame;
-        this.#busy = true;
-        gate.wait(this);
-        return false;
-      }
+    if (this.#heldBy !== undefined && (frame[0] as number) >> 4 === PUBLISH_TYPE) {
+      // Neither acknowledged nor dropped while a subscriber it feeds is congested: it waits, and so
+      // does the socket (packets behind it too, to keep their order), so TCP slows the peer down.
+      this.#held = frame;
+      this.#busy = true;
+      return false;
     }
     const at = performance.now();
     this.#lastPacketAt = at;
@@ -538,8 +566,11 @@ export class Connection implements Flushable, GateWaiter {
     return false;
   }
 
-  /** The flow gate opened: the held PUBLISH, then whatever followed it, are handled now. */
-  gateOpened(): void {
+  /** A gate it waited on opened: once none is left, the held PUBLISH and what followed it are handled. */
+  gateOpened(gate: FlowGate): void {
+    const heldBy = this.#heldBy;
+    if (heldBy === undefined || !heldBy.delete(gate) || heldBy.size > 0) return;
+    this.#heldBy = undefined;
     if (this.#held !== undefined && !this.#closing) this.#resume();
   }
 
@@ -570,18 +601,17 @@ export class Connection implements Flushable, GateWaiter {
       return;
     }
     if (!this.congested) return;
-    // Only session-engine clients (backends) hold publishers back: a device that stops reading
-    // its commands must not be able to stall everyone else's telemetry.
-    if (!this.#holdsGate && this.#state.phase === 'client' && this.#handlers.flow !== undefined) {
-      this.#holdsGate = true;
-      this.#handlers.flow.hold(this);
-    }
+    // Only session-engine clients hold publishers back: a device that stops reading its commands
+    // must not be able to stall anyone's telemetry.
+    if (this.#gate === undefined && this.#state.phase === 'client') this.#gate = new FlowGate();
     this.#slowConsumerTimer ??= setTimeout(Connection.#slowConsumerCheck, this.#limits.slowConsumerMs, this);
   }
 
   static #slowConsumerCheck(conn: Connection): void {
     conn.#slowConsumerTimer = undefined;
     if (conn.congested) conn.close('slow consumer: outbound buffer stayed over its bound', { level: 'warn', destroy: true });
+    // Relieved without a drain event (say, QoS 1 messages waiting for packet ids went out).
+    else conn.#relieved();
   }
 
   #drained(): void {
@@ -593,10 +623,15 @@ export class Connection implements Flushable, GateWaiter {
     if (this.congested) return;
     clearTimeout(this.#slowConsumerTimer);
     this.#slowConsumerTimer = undefined;
-    if (this.#holdsGate) {
-      this.#holdsGate = false;
-      this.#handlers.flow?.release(this);
-    }
+    this.#openGate();
+  }
+
+  /** Its publishers go on (on a later turn); a later congestion makes a new gate. */
+  #openGate(): void {
+    const gate = this.#gate;
+    if (gate === undefined) return;
+    this.#gate = undefined;
+    gate.open();
   }
 
   #deadline(): { readonly at: number; readonly reason: string; readonly code: number } {

@@ -49,6 +49,20 @@ export class FakeConnection {
     this.backlogged = backlogged;
   }
 
+  /** Publishers the session asked this connection to hold back (see Connection.holdPublisher). */
+  readonly heldPublishers: Connection[] = [];
+  /** What holdPublisher answers: whether the publisher now waits. */
+  holdsPublishers = true;
+
+  holdPublisher(publisher: Connection): boolean {
+    this.heldPublishers.push(publisher);
+    return this.holdsPublishers;
+  }
+
+  hasRoomFor(): boolean {
+    return true;
+  }
+
   /** Removes and returns the packets received so far. */
   take(): Packet[] {
     return this.packets.splice(0);

@@ -1,56 +1,64 @@
 /**
- * Backpressure from subscribers to publishers: while any subscriber connection is congested (its
- * outbound bytes over the soft bound, or its session's queue backlogged), the gate is closed and
- * device connections stop reading PUBLISHes. Their PUBACKs wait, their windows fill, and TCP pushes
- * back on them: a QoS 1 message is only acknowledged once it could be queued without risk, so
- * nothing acknowledged is dropped for lack of room, and QoS 0 messages are slowed down rather than
- * dropped (only what was read before the gate closed may be). The gate is shared by all
- * connections of a broker: a congested subscriber holds every device, at most until it is closed
- * as a slow consumer.
+ * Backpressure from one subscriber to the publishers that feed it. While a session-engine client
+ * is congested (its outbound bytes over the soft bound, or its session's queue backlogged), its
+ * connection has a FlowGate; a publisher whose message was just delivered to it is added to the
+ * gate and reads no further PUBLISH until every gate it waits on has opened. Its PUBACKs wait, its
+ * window fills, and TCP pushes back on it: a QoS 1 message is only acknowledged once it could be
+ * queued without risk, so nothing acknowledged is dropped for lack of room, and QoS 0 messages
+ * are slowed down rather than dropped (only what was read before the gate closed may be).
+ *
+ * Only the publishers of that subscriber wait: a slow backend of one registry, or a slow client
+ * of the development open listener, holds no one else. A gate exists only while its subscriber is
+ * congested, and opens once, for good, when the subscriber catches up or goes away (closed, taken
+ * over, or cut off as a slow consumer); a later congestion makes a new gate.
  */
 
-/** A connection waiting for the gate to open again. */
+/** A publisher held back by one or more gates. */
 export interface GateWaiter {
-  gateOpened(): void;
+  /** `gate` opened (on a later turn, never inside the call that opened it). */
+  gateOpened(gate: FlowGate): void;
 }
 
 export class FlowGate {
-  readonly #holders = new Set<object>();
-  #waiters: GateWaiter[] = [];
-  #wakeScheduled = false;
+  /** Who waits; undefined once the gate has opened. */
+  #waiters: Set<GateWaiter> | undefined = new Set();
 
-  get open(): boolean {
-    return this.#holders.size === 0;
+  get isOpen(): boolean {
+    return this.#waiters === undefined;
   }
 
-  /** `holder` is congested: the gate stays closed until it (and every other holder) lets go. */
-  hold(holder: object): void {
-    this.#holders.add(holder);
+  /** Publishers waiting on it. */
+  get waiting(): number {
+    return this.#waiters?.size ?? 0;
   }
 
-  release(holder: object): void {
-    if (this.#holders.delete(holder) && this.#holders.size === 0 && this.#waiters.length > 0) this.#scheduleWake();
-  }
-
-  /** Calls `waiter.gateOpened()` once, after the gate opens (on a later turn, never inside release). */
-  wait(waiter: GateWaiter): void {
-    this.#waiters.push(waiter);
-    if (this.open) this.#scheduleWake();
-  }
-
-  #scheduleWake(): void {
-    if (this.#wakeScheduled) return;
-    this.#wakeScheduled = true;
-    // Waking inside release() would re-enter the delivery that released the gate.
-    setImmediate(this.#wake);
-  }
-
-  readonly #wake = (): void => {
-    this.#wakeScheduled = false;
-    if (!this.open) return;
+  /**
+   * `waiter` waits until the gate opens. Returns whether that is new: false when it waits already,
+   * or when the gate has opened (then there is nothing to wait for).
+   */
+  hold(waiter: GateWaiter): boolean {
     const waiters = this.#waiters;
-    this.#waiters = [];
-    // In the order they began to wait; one that meets a closed gate again waits again.
-    for (const waiter of waiters) waiter.gateOpened();
-  };
+    if (waiters === undefined || waiters.has(waiter)) return false;
+    waiters.add(waiter);
+    return true;
+  }
+
+  /** `waiter` went away (its connection closed): it is no longer kept. */
+  forget(waiter: GateWaiter): void {
+    this.#waiters?.delete(waiter);
+  }
+
+  /** The subscriber caught up or went away: every waiter is told, on a later turn. */
+  open(): void {
+    const waiters = this.#waiters;
+    if (waiters === undefined) return;
+    this.#waiters = undefined;
+    // Waking inside open() would re-enter the delivery or acknowledgement that opened the gate.
+    if (waiters.size > 0) setImmediate(wake, this, waiters);
+  }
+}
+
+/** In the order they began to wait. */
+function wake(gate: FlowGate, waiters: Set<GateWaiter>): void {
+  for (const waiter of waiters) waiter.gateOpened(gate);
 }

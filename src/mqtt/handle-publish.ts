@@ -93,7 +93,7 @@ function publishEvent(
   }
   ctx.gateway.recordEvent(session.key, ctx.now());
   const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
-  publishToBackends(ctx, session, topic, payload, qos, suffix, packet);
+  publishToBackends(ctx, conn, session, topic, payload, qos, suffix, packet);
   if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
@@ -129,13 +129,17 @@ async function publishState(
     return;
   }
   if (!conn.isOpen) return;
-  publishToBackends(ctx, session, session.backendState, payload, qos, '', packet);
+  publishToBackends(ctx, conn, session, session.backendState, payload, qos, '', packet);
   if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
-/** A device message into the backend namespace; its MQTT 5 properties are made only if a subscriber needs them. */
+/**
+ * A device message into the backend namespace; its MQTT 5 properties are made only if a subscriber
+ * needs them. The device's connection waits while a backend it reaches is congested.
+ */
 function publishToBackends(
   ctx: BrokerContext,
+  conn: Connection,
   session: DeviceSession,
   topic: string,
   payload: Buffer,
@@ -145,5 +149,5 @@ function publishToBackends(
 ): void {
   const given = packet.properties;
   const expiresAt = given?.messageExpiryInterval === undefined ? Infinity : expiryOf(given, Date.now());
-  ctx.backend.publish(new DeviceMessage(topic, payload, qos, expiresAt, session.attributes, suffix, given));
+  ctx.backend.publish(new DeviceMessage(topic, payload, qos, expiresAt, session.attributes, suffix, given), conn);
 }

@@ -19,7 +19,10 @@ export interface BrokerLimits {
   readonly maxPacketBytes: number;
   /** Allowed clock skew after a token's `exp` before its connection is ended. */
   readonly jwtSkewSeconds: number;
-  /** Bytes queued towards a peer beyond which QoS 0 deliveries to it are dropped. */
+  /**
+   * Bytes queued towards a peer beyond which it is congested: the publishers feeding it wait (see
+   * flow-gate), and QoS 0 deliveries that hold no publisher back are dropped.
+   */
   readonly outboundSoftBytes: number;
   /** Bytes queued towards a peer beyond which its connection is closed at once. */
   readonly outboundHardBytes: number;

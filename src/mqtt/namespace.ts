@@ -109,10 +109,13 @@ export class Namespace {
     }
   }
 
-  /** Retains (when flagged and allowed) and routes one message; returns the copies delivered or queued. */
-  publish(message: Message): number {
+  /**
+   * Retains (when flagged and allowed) and routes one message; returns the copies delivered or
+   * queued. `publisher` is the connection it came from, held back by congested subscribers.
+   */
+  publish(message: Message, publisher?: Connection): number {
     if (message.retain && this.policy.retain) this.retained.retain(message);
-    return this.router.publish(message);
+    return this.router.publish(message, publisher);
   }
 
   /** Stops every timer; sessions are forgotten (they live in memory only). */

@@ -6,6 +6,7 @@
  * message to one of its members. `$` topics never match a leading wildcard (the trie's rule).
  */
 import type { ClientSession } from './client-session.js';
+import type { Connection } from './connection.js';
 import type { Message, Origin } from './message.js';
 import { SharedGroup } from './shared-group.js';
 import { mergeSubscriptions, type Subscription } from './subscription.js';
@@ -71,17 +72,19 @@ export class Router {
 
   /**
    * Delivers `message` to every matching session and group; returns how many copies went out or
-   * were queued (0 when deferred behind a publish in progress).
+   * were queued (0 when deferred behind a publish in progress). `publisher`, the connection it came
+   * from, is held back by the congested subscribers it reaches (see flow-gate).
    */
-  publish(message: Message): number {
+  publish(message: Message, publisher?: Connection): number {
     if (this.#publishing) {
       this.#deferred.push(message);
       return 0;
     }
     this.#publishing = true;
     try {
-      const copies = this.#deliver(message);
-      for (let next = this.#deferred.shift(); next; next = this.#deferred.shift()) this.#deliver(next);
+      const copies = this.#deliver(message, publisher);
+      // Wills of connections that ended: no publisher to hold back.
+      for (let next = this.#deferred.shift(); next; next = this.#deferred.shift()) this.#deliver(next, undefined);
       return copies;
     } finally {
       this.#publishing = false;
@@ -89,7 +92,7 @@ export class Router {
     }
   }
 
-  #deliver(message: Message): number {
+  #deliver(message: Message, publisher: Connection | undefined): number {
     const matches = this.#matches;
     const groups = this.#matchedGroups;
     this.#origin = message.origin;
@@ -100,14 +103,14 @@ export class Router {
     let copies = 0;
     try {
       for (const [session, sub] of matches) {
-        session.deliver(message, minQos(sub.qos, message.qos), sub.retainAsPublished && message.retain, sub.identifiers);
+        session.deliver(message, minQos(sub.qos, message.qos), sub.retainAsPublished && message.retain, sub.identifiers, publisher);
         copies++;
       }
       for (const group of groups) {
         const member = group.pick();
         if (!member) continue;
         const sub = member.subscription;
-        member.session.deliver(message, minQos(sub.qos, message.qos), sub.retainAsPublished && message.retain, sub.identifiers);
+        member.session.deliver(message, minQos(sub.qos, message.qos), sub.retainAsPublished && message.retain, sub.identifiers, publisher);
         copies++;
       }
     } finally {
