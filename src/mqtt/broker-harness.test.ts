@@ -202,24 +202,7 @@ export function inbox(client: MqttClient): Message[] {
   return messages;
 }
 
-/**
- * Retries `check` until it passes, or fails after `timeoutMs` saying so, with the last failure's
- * message. Assertions in `check` need messages: a message-less `assert.ok` re-reads the source on each failure.
- */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempts = 1; ; attempts++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) {
-        const last = e instanceof Error ? e.message : String(e);
-        throw new Error(`eventually: still failing after ${timeoutMs} ms (${attempts} attempts): ${last}`, { cause: e });
-      }
-      await sleep(20);
-    }
-  }
-}
+export { eventually } from '../../test/support/eventually.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

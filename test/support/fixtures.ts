@@ -27,22 +27,4 @@ export async function createDevice(
   return res.body;
 }
 
-/**
- * Polls until `check` passes (the server records some facts asynchronously), or fails after `ms`
- * saying so, with the last failure's message. Every assertion in `check` needs a message of its
- * own: an `assert.ok` without one makes each failed attempt re-read the test's source.
- */
-export async function eventually<T>(check: () => Promise<T>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (let attempts = 1; ; attempts++) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) {
-        const last = e instanceof Error ? e.message : String(e);
-        throw new Error(`eventually: still failing after ${ms} ms (${attempts} attempts): ${last}`, { cause: e });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+export { eventually } from './eventually.js';
