@@ -55,7 +55,14 @@ export class OpenListener {
       this.#server.listen(this.port, this.host, () => {
         this.#server.off('error', onError);
         const address = this.#server.address();
-        resolve(typeof address === 'object' && address ? address.port : this.port);
+        // `localhost` is resolved by the system: make sure it really bound to loopback.
+        if (typeof address !== 'object' || address === null || !isLoopbackHost(address.address)) {
+          const bound = typeof address === 'object' && address ? address.address : String(address);
+          this.#server.close();
+          reject(invalidArgument(`the development open listener bound to '${bound}', which is not loopback; it was closed`));
+          return;
+        }
+        resolve(address.port);
       });
     });
   }
