@@ -43,6 +43,8 @@ const O = {
   settle: num('BENCH_SETTLE', 5, 1),
   workers: Math.max(1, num('BENCH_WORKERS', 1, 1)),
   provisionConcurrency: Math.max(1, num('BENCH_PROVISION_CONCURRENCY', 64, 16)),
+  /** Messages per second of the paced latency pass; 0: half the delivered rate of the flat-out pass. */
+  latencyRate: num('BENCH_LATENCY_RATE', 0, 0),
   targets: (process.env.BENCH_TARGETS ?? 'keyway,mosquitto').split(','),
   scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,storm,memory').split(','),
 };
@@ -235,8 +237,9 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
     }
     console.log(`${target.name}: QoS ${qos} fan-in ${Math.round(rate)} msg/s delivered (${first.sent} sent, ${receivedInAll} received in all)`);
 
-    // Pass 2: half that rate, paced, for latency.
-    await gen.publish(qos, O.payload, rate / 2, O.window);
+    // Pass 2: half that rate (or BENCH_LATENCY_RATE), paced, for latency.
+    const paced = O.latencyRate > 0 ? O.latencyRate : rate / 2;
+    await gen.publish(qos, O.payload, paced, O.window);
     await sleep(O.warmup * 1000);
     sub.record(true);
     const [d0, u0] = [sub.received, now()];
@@ -247,7 +250,7 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
     await drained(sub, target.pid);
     if (sub.failure) throw new Error(`backend subscriber: ${sub.failure}`);
     const latencies = sub.latencies();
-    console.log(`${target.name}: QoS ${qos} at ${Math.round(rate / 2)} msg/s: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
+    console.log(`${target.name}: QoS ${qos} at ${Math.round(paced)} msg/s: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
     return {
       messagesPerSecond: Math.round(rate),
       offeredPerSecond: Math.round(offered),
