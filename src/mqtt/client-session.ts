@@ -6,6 +6,7 @@
  * from it and not yet released. Deliveries are synchronous: a message goes out in the caller's turn.
  */
 import type { Connection } from './connection.js';
+import { InflightTable } from './inflight-table.js';
 import type { Message, PublishProperties } from './message.js';
 import { SessionQueue, type Queued } from './session-queue.js';
 import type { Subscription } from './subscription.js';
@@ -16,6 +17,8 @@ const MAX_PACKET_ID = 0xffff;
 /** A QoS 1 or 2 message sent and not yet completed; `released` once PUBREC came and PUBREL went out. */
 interface Outgoing extends Queued {
   released: boolean;
+  /** When it was first sent, relative to the session's other messages: resends keep that order. */
+  readonly seq: number;
 }
 
 /**
@@ -52,7 +55,8 @@ export class ClientSession {
   /** Server-to-client topic aliases the current connection accepts (MQTT 5), and those in use. */
   #aliasMaximum = 0;
   #aliases: Map<string, number> | undefined;
-  readonly #inflight = new Map<number, Outgoing>();
+  readonly #inflight = new InflightTable<Outgoing>();
+  #sent = 0;
   #lastPacketId = 0;
   readonly #queue: SessionQueue;
   /** Queue sizes past which the connected client counts as backlogged (its publishers wait, see flow-gate). */
@@ -107,7 +111,7 @@ export class ClientSession {
     this.#aliasMaximum = conn.isV5 ? topicAliases : 0;
     this.#aliases = undefined;
     const now = Date.now();
-    for (const [id, o] of this.#inflight) {
+    for (const [id, o] of this.#inflight.inOrder()) {
       if (o.released) conn.send({ cmd: 'pubrel', messageId: id });
       else this.#write(conn, o, id, true, now);
     }
@@ -237,7 +241,7 @@ export class ClientSession {
     do id = (id % MAX_PACKET_ID) + 1;
     while (this.#inflight.has(id));
     this.#lastPacketId = id;
-    const o: Outgoing = { message: q.message, qos: q.qos, retain: q.retain, subscriptionIds: q.subscriptionIds, released: false };
+    const o: Outgoing = { message: q.message, qos: q.qos, retain: q.retain, subscriptionIds: q.subscriptionIds, released: false, seq: ++this.#sent };
     this.#inflight.set(id, o);
     // Larger than the client's maximum packet size: discarded as if delivered (MQTT 5 §3.1.2.11.4).
     if (!this.#write(conn, o, id, false, now) && conn.isOpen) this.#inflight.delete(id);
