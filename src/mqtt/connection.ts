@@ -22,6 +22,7 @@ import type { ClientSession } from './client-session.js';
 import type { DeviceSession } from './device-session.js';
 import type { Namespace } from './namespace.js';
 import { decodePacket } from './packet-decoder.js';
+import { PacketIdWindow, type InflightKind } from './packet-id-window.js';
 import { REASON_V5 } from './reason-codes.js';
 
 export type ConnectionState =
@@ -35,8 +36,7 @@ export type ConnectionState =
 /** The states in which a CONNECT has been accepted. */
 export type ActiveState = Extract<ConnectionState, { readonly session: unknown }>;
 
-/** What a packet id in flight towards the peer was used for. */
-export type InflightKind = 'config' | 'command' | 'delivery';
+export type { InflightKind } from './packet-id-window.js';
 
 /** MQTT 5 properties of a PUBLISH the broker sends. */
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
@@ -46,7 +46,6 @@ interface Waiting {
   readonly topic: string;
   readonly payload: Buffer;
   readonly kind: InflightKind;
-  readonly properties: PublishProperties | undefined;
 }
 
 /** What an MQTT 5 client announced in its CONNECT about what it accepts. */
@@ -85,7 +84,6 @@ export interface CloseOptions {
 const AWAITING_CONNECT: ConnectionState = { phase: 'awaiting-connect' };
 const AUTHENTICATING: ConnectionState = { phase: 'authenticating' };
 const CLOSED: ConnectionState = { phase: 'closed' };
-const MAX_PACKET_ID = 0xffff;
 const ENCODE_V311 = { protocolVersion: 4 } as const;
 const ENCODE_V5 = { protocolVersion: 5 } as const;
 const PUBLISH_TYPE = 3;
@@ -144,17 +142,9 @@ export class Connection implements Flushable, GateWaiter {
   #encode: typeof ENCODE_V311 | typeof ENCODE_V5 = ENCODE_V311;
   /** The client's maximum packet size (MQTT 5); nothing larger is ever sent to it. */
   #peerMaxPacketBytes = Infinity;
-  /** QoS 1 sends in flight at once: ours, or the client's receive maximum (MQTT 5) if lower. */
-  #window: number;
-  /** The window a device's single pending config may use (one above `#window` for MQTT 3.1.1). */
-  #configWindow = Infinity;
-  /** Configs among the packet ids in flight (at most one per device). */
-  #configInflight = 0;
   #droppedOversize = 0;
 
-  /** Made on first use: most connections never send a QoS 1 message. */
-  #inflight: Map<number, InflightKind> | undefined;
-  #lastPacketId = 0;
+  readonly #packetIds: PacketIdWindow;
   #waiting: Fifo<Waiting> | undefined;
   #waitingBytes = 0;
 
@@ -165,7 +155,7 @@ export class Connection implements Flushable, GateWaiter {
     this.#handlers = handlers;
     this.#log = log;
     this.#reader = new FrameReader(limits.maxConnectPacketBytes);
-    this.#window = limits.maxInflight;
+    this.#packetIds = new PacketIdWindow(limits.maxInflight);
     this.closed = new Promise((resolve) => socket.once('close', resolve));
 
     (socket as OwnedSocket)[OWNER] = this;
@@ -221,11 +211,7 @@ export class Connection implements Flushable, GateWaiter {
     this.#reader.allowAuth = true;
     if (peer.maximumPacketSize !== undefined) this.#peerMaxPacketBytes = peer.maximumPacketSize;
     const receiveMaximum = peer.receiveMaximum;
-    if (receiveMaximum !== undefined) {
-      // One slot of the client's window stays free for a config, which never waits behind others.
-      this.#window = Math.min(this.#window, Math.max(1, receiveMaximum - 1));
-      this.#configWindow = receiveMaximum;
-    }
+    if (receiveMaximum !== undefined) this.#packetIds.limitTo(receiveMaximum);
   }
 
   /**
@@ -361,15 +347,15 @@ export class Connection implements Flushable, GateWaiter {
    * Sends a QoS 1 PUBLISH, or queues it until the peer acknowledges enough earlier ones to free a
    * packet id. What waits counts towards the outbound bounds.
    */
-  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind, properties?: PublishProperties): void {
+  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind): void {
     if (this.#closing) return;
     // Behind messages already waiting, to keep the order they were published in.
     const messageId = !this.#waiting?.length ? this.allocatePacketId(kind) : undefined;
     if (messageId !== undefined) {
-      this.#sendAtLeastOnce(topic, payload, messageId, properties);
+      this.#sendAtLeastOnce(topic, payload, messageId);
       return;
     }
-    (this.#waiting ??= new Fifo<Waiting>()).push({ topic, payload, kind, properties });
+    (this.#waiting ??= new Fifo<Waiting>()).push({ topic, payload, kind });
     this.#waitingBytes += payload.length + topic.length;
     this.#checkOutbound();
   }
@@ -380,36 +366,19 @@ export class Connection implements Flushable, GateWaiter {
    * (by one, within an MQTT 5 client's receive maximum).
    */
   allocatePacketId(kind: InflightKind): number | undefined {
-    const inflight = (this.#inflight ??= new Map<number, InflightKind>());
-    const size = inflight.size;
-    if (kind === 'config') {
-      if (size >= this.#configWindow) return undefined;
-    } else if (size - this.#configInflight >= this.#window || size >= this.#configWindow) {
-      return undefined;
-    }
-    let id = this.#lastPacketId;
-    do id = (id % MAX_PACKET_ID) + 1;
-    while (inflight.has(id));
-    this.#lastPacketId = id;
-    inflight.set(id, kind);
-    if (kind === 'config') this.#configInflight++;
-    return id;
+    return this.#packetIds.allocate(kind);
   }
 
   /** The peer acknowledged `id`: frees it and says what it was for (undefined if unknown). */
   acknowledge(id: number): InflightKind | undefined {
-    const kind = this.#inflight?.get(id);
-    if (kind !== undefined) this.releasePacketId(id);
+    const kind = this.#packetIds.release(id);
+    if (kind !== undefined) this.#sendWaiting();
     return kind;
   }
 
   /** Gives up on a message without an acknowledgement (e.g. a superseded config). */
   releasePacketId(id: number): void {
-    const kind = this.#inflight?.get(id);
-    if (kind === undefined) return;
-    this.#inflight?.delete(id);
-    if (kind === 'config') this.#configInflight--;
-    this.#sendWaiting();
+    if (this.#packetIds.release(id) !== undefined) this.#sendWaiting();
   }
 
   #sendWaiting(): void {
@@ -420,17 +389,14 @@ export class Connection implements Flushable, GateWaiter {
       if (messageId === undefined) return;
       waiting.shift();
       this.#waitingBytes -= next.payload.length + next.topic.length;
-      this.#sendAtLeastOnce(next.topic, next.payload, messageId, next.properties);
+      this.#sendAtLeastOnce(next.topic, next.payload, messageId);
     }
   }
 
   /** A QoS 1 PUBLISH too large for the client counts as delivered: its packet id is freed at once. */
-  #sendAtLeastOnce(topic: string, payload: Buffer, messageId: number, properties: PublishProperties | undefined): void {
+  #sendAtLeastOnce(topic: string, payload: Buffer, messageId: number): void {
     const packet: IPublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId };
-    if (properties) packet.properties = properties;
-    if (!this.write(mqttPacket.generate(packet, this.#encode)) && !this.#closing) {
-      this.#inflight?.delete(messageId);
-    }
+    if (!this.write(mqttPacket.generate(packet, this.#encode)) && !this.#closing) this.#packetIds.release(messageId);
   }
 
   /**

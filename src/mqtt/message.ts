@@ -12,7 +12,6 @@ import type { QoS } from './topic-trie.js';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
 
-const ENCODE_V311 = { protocolVersion: 4 } as const;
 const ENCODE_V5 = { protocolVersion: 5 } as const;
 
 /** Who published a message, for the MQTT 5 "no local" option; any object identity will do. */
@@ -112,21 +111,19 @@ export class Message {
     if (!v5) return encodePublish(this.topic, this.payload, qos, dup, retain, messageId, false);
     const packet: IPublishPacket = { cmd: 'publish', topic: aliasKnown ? '' : this.topic, payload: this.payload, qos, dup, retain };
     if (messageId !== undefined) packet.messageId = messageId;
-    if (v5) {
-      const base = this.properties;
-      if (this.expiresAt !== Infinity || subscriptionIds !== undefined || alias !== undefined) {
-        const props: PublishProperties = { ...base };
-        if (this.expiresAt !== Infinity) props.messageExpiryInterval = this.remainingSeconds(now);
-        if (subscriptionIds !== undefined) {
-          props.subscriptionIdentifier = subscriptionIds.length === 1 ? (subscriptionIds[0] as number) : [...subscriptionIds];
-        }
-        if (alias !== undefined) props.topicAlias = alias;
-        packet.properties = props;
-      } else if (base) {
-        packet.properties = base;
+    const base = this.properties;
+    if (this.expiresAt !== Infinity || subscriptionIds !== undefined || alias !== undefined) {
+      const props: PublishProperties = { ...base };
+      if (this.expiresAt !== Infinity) props.messageExpiryInterval = this.remainingSeconds(now);
+      if (subscriptionIds !== undefined) {
+        props.subscriptionIdentifier = subscriptionIds.length === 1 ? (subscriptionIds[0] as number) : [...subscriptionIds];
       }
+      if (alias !== undefined) props.topicAlias = alias;
+      packet.properties = props;
+    } else if (base) {
+      packet.properties = base;
     }
-    return mqttPacket.generate(packet, v5 ? ENCODE_V5 : ENCODE_V311);
+    return mqttPacket.generate(packet, ENCODE_V5);
   }
 }
 
