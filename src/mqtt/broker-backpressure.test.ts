@@ -24,7 +24,6 @@ import {
   startBroker,
   type Harness,
 } from './broker-harness.test.js';
-import { PacketSocket } from './packet-socket.test.js';
 
 const COUNT = 20;
 
@@ -120,12 +119,12 @@ describe('backpressure from a subscriber to the publishers that feed it', () => 
   });
 
   test('a slow client of the open listener holds its own publishers, never a device', async () => {
-    const slow = await PacketSocket.plain(h.openPort as number, 4);
-    await slow.connect({ clientId: 'slow-open' });
+    const slow = await RawClient.plain(h.openPort as number, 4);
+    await slow.connectWith({ clientId: 'slow-open' });
     slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'slow/#', qos: 1 }] });
     await slow.next('suback');
-    const publisher = await PacketSocket.plain(h.openPort as number, 4);
-    await publisher.connect({ clientId: 'open-publisher' });
+    const publisher = await RawClient.plain(h.openPort as number, 4);
+    await publisher.connectWith({ clientId: 'open-publisher' });
     publisher.socket.write(burst('slow/t', 'o'));
     await assertHeld(publisher, 'the open-listener publisher');
 

@@ -12,7 +12,7 @@ import { isKeywayError } from '../domain/errors.js';
 import { ADMIN_TOKEN, addDevice, connectBackend, connectDevice, eventually, inbox, mqttConnect, pki, sleep, startBroker, type Harness } from './broker-harness.test.js';
 import { Broker } from './broker.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
-import { PacketSocket, type ProtocolVersion } from './packet-socket.test.js';
+import { RawClient, type ProtocolVersion } from '../../test/support/raw-client.js';
 
 const RECEIVE_MAXIMUM = 5;
 
@@ -20,7 +20,7 @@ describe('development open listener', () => {
   let h: Harness;
   let openPort: number;
   const clients: MqttClient[] = [];
-  const sockets: PacketSocket[] = [];
+  const sockets: RawClient[] = [];
 
   before(async () => {
     h = await startBroker({ receiveMaximum: RECEIVE_MAXIMUM }, undefined, { openListener: { host: '127.0.0.1', port: 0 } });
@@ -37,8 +37,8 @@ describe('development open listener', () => {
     clients.push(client);
     return client;
   };
-  const raw = async (version: ProtocolVersion): Promise<PacketSocket> => {
-    const s = await PacketSocket.plain(openPort, version);
+  const raw = async (version: ProtocolVersion): Promise<RawClient> => {
+    const s = await RawClient.plain(openPort, version);
     sockets.push(s);
     return s;
   };
@@ -81,7 +81,7 @@ describe('development open listener', () => {
     const got = inbox(sub);
     await sub.subscribeAsync('test/dedup', { qos: 2 });
     const s = await raw(5);
-    assert.equal((await s.connect({ clientId: 'dedup-pub' })).reasonCode, 0);
+    assert.equal((await s.connectWith({ clientId: 'dedup-pub' })).reasonCode, 0);
     const publish = { cmd: 'publish', topic: 'test/dedup', payload: Buffer.from('once'), qos: 2, dup: false, retain: false, messageId: 7 } as const;
     s.send(publish);
     assert.equal(((await s.next('pubrec')) as { messageId: number }).messageId, 7);
@@ -98,7 +98,7 @@ describe('development open listener', () => {
 
   test('more unreleased QoS 2 PUBLISHes than the receive maximum end the connection with 0x93', async () => {
     const s = await raw(5);
-    const connack = await s.connect({ clientId: 'flood' });
+    const connack = await s.connectWith({ clientId: 'flood' });
     assert.equal(connack.properties?.receiveMaximum, RECEIVE_MAXIMUM);
     for (let id = 1; id <= RECEIVE_MAXIMUM + 1; id++) {
       s.send({ cmd: 'publish', topic: 'test/flood', payload: Buffer.from('x'), qos: 2, dup: false, retain: false, messageId: id });
@@ -113,7 +113,7 @@ describe('development open listener', () => {
     await pub.publishAsync('test/retained/a', 'second', { qos: 1, retain: true });
     await pub.publishAsync('test/retained/b', 'other', { qos: 0, retain: true });
     const s = await raw(4);
-    await s.connect({ clientId: 'retain-sub' });
+    await s.connectWith({ clientId: 'retain-sub' });
     s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'test/retained/+', qos: 1 }] });
     await s.next('suback');
     const retained = [(await s.next('publish')) as IPublishPacket, (await s.next('publish')) as IPublishPacket];
@@ -141,9 +141,9 @@ describe('development open listener', () => {
     const got = inbox(watcher);
     await watcher.subscribeAsync('test/will/#', { qos: 1 });
     const s = await raw(5);
-    await s.connect({ clientId: 'will-abrupt', will: { topic: 'test/will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { userProperties: { why: 'abrupt' } } } });
+    await s.connectWith({ clientId: 'will-abrupt', will: { topic: 'test/will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { userProperties: { why: 'abrupt' } } } });
     const polite = await raw(4);
-    await polite.connect({ clientId: 'will-polite', will: { topic: 'test/will/polite', payload: Buffer.from('never'), qos: 1, retain: false } });
+    await polite.connectWith({ clientId: 'will-polite', will: { topic: 'test/will/polite', payload: Buffer.from('never'), qos: 1, retain: false } });
     polite.send({ cmd: 'disconnect' });
     await polite.closedWithin(5000);
     s.end();
@@ -157,11 +157,11 @@ describe('development open listener', () => {
     const got = inbox(watcher);
     await watcher.subscribeAsync('test/will5/#', { qos: 1 });
     const withWill = await raw(5);
-    await withWill.connect({ clientId: 'will5-04', will: { topic: 'test/will5/asked', payload: Buffer.from('asked'), qos: 1, retain: false } });
+    await withWill.connectWith({ clientId: 'will5-04', will: { topic: 'test/will5/asked', payload: Buffer.from('asked'), qos: 1, retain: false } });
     withWill.send({ cmd: 'disconnect', reasonCode: 0x04 });
     await withWill.closedWithin(5000);
     const cheat = await raw(5);
-    await cheat.connect({ clientId: 'will5-cheat', will: { topic: 'test/will5/cheat', payload: Buffer.from('cheat'), qos: 1, retain: false } });
+    await cheat.connectWith({ clientId: 'will5-cheat', will: { topic: 'test/will5/cheat', payload: Buffer.from('cheat'), qos: 1, retain: false } });
     cheat.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } });
     assert.equal(((await cheat.next('disconnect')) as IDisconnectPacket).reasonCode, 0x82);
     await eventually(() => assert.equal(got.length, 2, 'both wills arrived'));
@@ -173,7 +173,7 @@ describe('development open listener', () => {
     const got = inbox(watcher);
     await watcher.subscribeAsync('test/takeover/#', { qos: 1 });
     const first = await raw(5);
-    await first.connect({
+    await first.connectWith({
       clientId: 'takeover',
       clean: true,
       properties: { sessionExpiryInterval: 60 },
@@ -182,7 +182,7 @@ describe('development open listener', () => {
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'test/takeover/data', qos: 1, nl: false, rap: false, rh: 0 }] });
     await first.next('suback');
     const second = await raw(5);
-    const connack = await second.connect({ clientId: 'takeover', clean: false, properties: { sessionExpiryInterval: 60 } });
+    const connack = await second.connectWith({ clientId: 'takeover', clean: false, properties: { sessionExpiryInterval: 60 } });
     assert.equal(connack.sessionPresent, true);
     assert.equal(((await first.next('disconnect')) as IDisconnectPacket).reasonCode, 0x8e);
     await eventually(() => assert.equal(got.length, 1, 'the will of the old connection'));
@@ -193,7 +193,7 @@ describe('development open listener', () => {
   test('SUBSCRIBE to test/nosubscribe is refused with 0x80 in both versions (the Paho subscribe-failure probe)', async () => {
     for (const version of [4, 5] as const) {
       const s = await raw(version);
-      await s.connect({ clientId: `nosub-${version}` });
+      await s.connectWith({ clientId: `nosub-${version}` });
       s.send({
         cmd: 'subscribe',
         messageId: 1,
@@ -208,29 +208,29 @@ describe('development open listener', () => {
 
   test('a zero-length client id: assigned with clean session 1 (and announced in MQTT 5), refused with clean session 0 in 3.1.1', async () => {
     const v4 = await raw(4);
-    assert.equal((await v4.connect({ clientId: 'placeholder', clean: true })).returnCode, 0);
+    assert.equal((await v4.connectWith({ clientId: 'placeholder', clean: true })).returnCode, 0);
     const empty = await raw(4);
     // mqtt-packet refuses to encode an empty id with clean session 0, so the packet is written by hand.
     empty.socket.write(Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 60, 0, 0]));
     assert.equal(((await empty.next('connack')) as IConnackPacket).returnCode, 2);
     await empty.closedWithin(5000);
     const anon = await raw(4);
-    assert.equal((await anon.connect({ clientId: '', clean: true })).returnCode, 0);
+    assert.equal((await anon.connectWith({ clientId: '', clean: true })).returnCode, 0);
     const v5 = await raw(5);
-    const connack = await v5.connect({ clientId: '' });
+    const connack = await v5.connectWith({ clientId: '' });
     assert.match(connack.properties?.assignedClientIdentifier ?? '', /^keyway-/);
   });
 
   test('CONNACK announces the whole protocol; an MQTT 5 keep-alive over 60 s is answered with Server Keep Alive 60', async () => {
     const s = await raw(5);
-    const props = (await s.connect({ clientId: 'keepalive', keepalive: 120 })).properties ?? {};
+    const props = (await s.connectWith({ clientId: 'keepalive', keepalive: 120 })).properties ?? {};
     assert.equal(props.serverKeepAlive, 60);
     assert.equal(props.maximumQoS, undefined, 'QoS 2 is served');
     assert.equal(props.retainAvailable, true);
     assert.equal(props.sharedSubscriptionAvailable, true);
     assert.equal(props.subscriptionIdentifiersAvailable, true);
     const kept = await raw(5);
-    assert.equal((await kept.connect({ clientId: 'keepalive-kept', keepalive: 30 })).properties?.serverKeepAlive, undefined);
+    assert.equal((await kept.connectWith({ clientId: 'keepalive-kept', keepalive: 30 })).properties?.serverKeepAlive, undefined);
   });
 
   test('open clients and device or backend traffic never meet', async () => {
@@ -257,11 +257,11 @@ describe('development open listener', () => {
   test('device and admin credentials mean nothing on the open listener, and the TLS listener still refuses the anonymous', async () => {
     const d = await addDevice(h, 'open-creds');
     const s = await raw(4);
-    assert.equal((await s.connect({ clientId: d.clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN) })).returnCode, 0);
+    assert.equal((await s.connectWith({ clientId: d.clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN) })).returnCode, 0);
     s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 1 }] });
     assert.deepEqual(((await s.next('suback')) as ISubackPacket).granted, [1], 'an open subscription, to open traffic only');
-    const tls = await PacketSocket.tls(h.port, pki.caCertPem, 4);
+    const tls = await RawClient.open(h.port, pki.caCertPem, 4);
     sockets.push(tls);
-    assert.equal((await tls.connect({ clientId: 'anonymous' })).returnCode, 5);
+    assert.equal((await tls.connectWith({ clientId: 'anonymous' })).returnCode, 5);
   });
 });

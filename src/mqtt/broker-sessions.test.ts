@@ -21,14 +21,14 @@ import {
   startBroker,
   type Harness,
 } from './broker-harness.test.js';
-import { PacketSocket, type ProtocolVersion } from './packet-socket.test.js';
+import { RawClient, type ProtocolVersion } from '../../test/support/raw-client.js';
 
 describe('backend sessions', () => {
   let h: Harness;
   const clients: MqttClient[] = [];
-  const sockets: PacketSocket[] = [];
-  const track = <T extends MqttClient | PacketSocket>(c: T): T => {
-    if (c instanceof PacketSocket) sockets.push(c);
+  const sockets: RawClient[] = [];
+  const track = <T extends MqttClient | RawClient>(c: T): T => {
+    if (c instanceof RawClient) sockets.push(c);
     else clients.push(c);
     return c;
   };
@@ -42,9 +42,9 @@ describe('backend sessions', () => {
     await h.close();
   });
 
-  async function backendSocket(clientId: string, version: ProtocolVersion, fields: Record<string, unknown> = {}): Promise<{ s: PacketSocket; connack: IConnackPacket }> {
-    const s = track(await PacketSocket.tls(h.port, pki.caCertPem, version));
-    const connack = await s.connect({ clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN), ...fields });
+  async function backendSocket(clientId: string, version: ProtocolVersion, fields: Record<string, unknown> = {}): Promise<{ s: RawClient; connack: IConnackPacket }> {
+    const s = track(await RawClient.open(h.port, pki.caCertPem, version));
+    const connack = await s.connectWith({ clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN), ...fields });
     return { s, connack };
   }
 

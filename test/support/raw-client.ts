@@ -1,16 +1,26 @@
-/** A TLS client that speaks MQTT packet by packet: for tests that must control every byte or withhold an acknowledgement. */
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
+/**
+ * A client that speaks MQTT 3.1.1 or 5 packet by packet over TLS or plain TCP (the development
+ * open listener): for tests that must control every byte or withhold an acknowledgement.
+ */
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import mqttPacket, { type IConnackPacket, type IConnectPacket, type Packet } from 'mqtt-packet';
+
+export type ProtocolVersion = 4 | 5;
 
 export class RawClient {
   readonly packets: Packet[] = [];
   readonly bytes: Buffer[] = [];
   readonly closed: Promise<void>;
-  readonly #parser = mqttPacket.parser({ protocolVersion: 4 });
+  readonly #parser: ReturnType<typeof mqttPacket.parser>;
   #wake: (() => void) | undefined;
   #isClosed = false;
 
-  private constructor(readonly socket: TLSSocket) {
+  private constructor(
+    readonly socket: Socket,
+    readonly version: ProtocolVersion,
+  ) {
+    this.#parser = mqttPacket.parser({ protocolVersion: version });
     this.#parser.on('packet', (p: Packet) => {
       this.packets.push(p);
       this.#wake?.();
@@ -30,11 +40,20 @@ export class RawClient {
     );
   }
 
-  static open(port: number, ca: string): Promise<RawClient> {
+  /** Over TLS, trusting `ca`. */
+  static open(port: number, ca: string, version: ProtocolVersion = 4): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [ca] }, () =>
-        resolve(new RawClient(socket)),
+        resolve(new RawClient(socket, version)),
       );
+      socket.once('error', reject);
+    });
+  }
+
+  /** Over plain TCP. */
+  static plain(port: number, version: ProtocolVersion = 4): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tcpConnect({ host: '127.0.0.1', port }, () => resolve(new RawClient(socket, version)));
       socket.once('error', reject);
     });
   }
@@ -44,20 +63,26 @@ export class RawClient {
   }
 
   send(packet: Packet | Buffer): void {
-    this.socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet));
+    this.socket.write(Buffer.isBuffer(packet) ? packet : mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
   async connect(clientId: string, password: string | undefined, keepalive = 60, username = 'unused'): Promise<IConnackPacket> {
     this.send({
       cmd: 'connect',
       protocolId: 'MQTT',
-      protocolVersion: 4,
+      protocolVersion: this.version,
       clean: true,
       clientId,
       keepalive,
       username,
       ...(password !== undefined ? { password: Buffer.from(password) } : {}),
     });
+    return (await this.next('connack')) as IConnackPacket;
+  }
+
+  /** CONNECT with these fields (clean session and keep-alive 60 unless given); resolves with the CONNACK. */
+  async connectWith(fields: Partial<IConnectPacket> & { clientId: string }): Promise<IConnackPacket> {
+    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: this.version, clean: true, keepalive: 60, ...fields });
     return (await this.next('connack')) as IConnackPacket;
   }
 
