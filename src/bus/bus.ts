@@ -26,6 +26,18 @@ export interface DeviceRevoked {
   readonly credentialFingerprints: readonly string[];
 }
 
+/**
+ * Certificates are no longer trusted: a device certificate left ACTIVE, a CA was revoked or
+ * removed from a registry, or a CRL listing them was uploaded. Every live connection whose
+ * verified chain holds one of `keys` (`cert:{sha256}` or `serial:{issuerSpkiSha256}/{serial}`,
+ * domain/certificate-keys) ends.
+ */
+export interface CertificatesRevoked {
+  readonly keys: readonly string[];
+  /** For the log: what made them untrusted. */
+  readonly reason: string;
+}
+
 export interface CommandRequest {
   readonly device: DeviceKey;
   readonly subfolder?: string;
@@ -40,6 +52,8 @@ export interface Bus {
   onConfig(listener: (event: ConfigPushed) => void): () => void;
   publishRevoked(event: DeviceRevoked): void;
   onRevoked(listener: (event: DeviceRevoked) => void): () => void;
+  publishCertificatesRevoked(event: CertificatesRevoked): void;
+  onCertificatesRevoked(listener: (event: CertificatesRevoked) => void): () => void;
   /** Asks whichever node holds the device's connection to deliver a command. */
   sendCommand(request: CommandRequest): Promise<CommandOutcome>;
   /** Registers the node's command handler (the broker); returns an unregister function. */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked } from './bus.js';
+import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked } from './bus.js';
 
 /** The single-node bus: listeners are called synchronously in the publishing process. */
 export class LocalBus implements Bus {
@@ -22,6 +22,15 @@ export class LocalBus implements Bus {
   onRevoked(listener: (event: DeviceRevoked) => void): () => void {
     this.#events.on('revoked', listener);
     return () => this.#events.off('revoked', listener);
+  }
+
+  publishCertificatesRevoked(event: CertificatesRevoked): void {
+    this.#events.emit('certificates-revoked', event);
+  }
+
+  onCertificatesRevoked(listener: (event: CertificatesRevoked) => void): () => void {
+    this.#events.on('certificates-revoked', listener);
+    return () => this.#events.off('certificates-revoked', listener);
   }
 
   async sendCommand(request: CommandRequest): Promise<CommandOutcome> {

@@ -227,7 +227,7 @@ export class Broker {
       this.#ctx.revocations.record(event);
       const conn = this.#ctx.devices.get(event.device);
       const state = conn?.state;
-      if (conn && state?.phase === 'device' && revokes(event, state.session.device.credentialFingerprint)) {
+      if (conn && state?.phase === 'device' && revokes(event, state.session.device)) {
         conn.close(`device revoked: ${event.reason}`, { level: 'info', destroy: true, code: REASON_V5.administrativeAction });
       }
     } catch (e) {

@@ -13,7 +13,7 @@
  * the open namespace, whatever its credentials.
  */
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
-import type { AuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
+import type { DeviceAuthResult, JwtAuthenticatedDevice } from '../registry/device-manager.js';
 import { connectClient } from './client-connect.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -75,7 +75,7 @@ export function handleConnect(
 
 /** The outcome of verifying a device JWT for `clientId`: the device, or why it was refused. */
 export type DeviceVerification =
-  | { readonly ok: true; readonly device: AuthenticatedDevice; readonly expiresInMs: number }
+  | { readonly ok: true; readonly device: JwtAuthenticatedDevice; readonly expiresInMs: number }
   | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
 
 /** Verifies a device token (on CONNECT and on re-authentication alike). */
@@ -87,7 +87,7 @@ export async function verifyDeviceToken(
 ): Promise<DeviceVerification> {
   if (token === undefined) return { ok: false, refusal: REFUSAL.badCredentials, reason: 'no password (JWT)' };
   const mark = ctx.revocations.mark();
-  let result: DeviceAuthResult;
+  let result: DeviceAuthResult<JwtAuthenticatedDevice>;
   try {
     result = await ctx.gateway.authenticateJwt(clientId, token, ctx.now());
   } catch (e) {
@@ -96,7 +96,7 @@ export async function verifyDeviceToken(
   }
   if (!result.ok) return { ok: false, refusal: REFUSAL.badCredentials, reason: result.reason };
   const device = result.device;
-  if (ctx.revocations.revokedSince(mark, device.key, device.credentialFingerprint)) {
+  if (ctx.revocations.revokedSince(mark, device)) {
     return { ok: false, refusal: REFUSAL.badCredentials, reason: 'revoked while authenticating' };
   }
   const expiresInMs = device.tokenExpiresAt.getTime() + ctx.limits.jwtSkewSeconds * 1000 - ctx.now().getTime();

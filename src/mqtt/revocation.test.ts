@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceRevoked } from '../bus/bus.js';
+import type { AuthenticatedDevice } from '../registry/device-manager.js';
 import { RevocationWindow, revokes } from './revocation.js';
 
 const KEY = 'projects/p/locations/l/registries/r/devices/dev';
@@ -12,31 +13,57 @@ const event = (over: Partial<DeviceRevoked> = {}): DeviceRevoked => ({
   ...over,
 });
 
+/** A JWT connection of device `key` that authenticated with credential `fingerprint`. */
+const jwt = (fingerprint: string, key = KEY): AuthenticatedDevice => ({
+  method: 'jwt',
+  key,
+  name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+  numId: '1',
+  credentialFingerprint: fingerprint,
+  tokenExpiresAt: new Date(0),
+});
+
 describe('revocation', () => {
   test('deleted, blocked, or the credential in use gone: revoked; the credential kept: not', () => {
-    assert.equal(revokes(event(), 'aa'), false);
-    assert.equal(revokes(event(), 'cc'), true);
-    assert.equal(revokes(event({ reason: 'blocked', blocked: true }), 'aa'), true);
-    assert.equal(revokes(event({ reason: 'deleted', credentialFingerprints: ['aa'] }), 'aa'), true);
+    assert.equal(revokes(event(), jwt('aa')), false);
+    assert.equal(revokes(event(), jwt('cc')), true);
+    assert.equal(revokes(event({ reason: 'blocked', blocked: true }), jwt('aa')), true);
+    assert.equal(revokes(event({ reason: 'deleted', credentialFingerprints: ['aa'] }), jwt('aa')), true);
+  });
+
+  test('a registered device certificate outlives a change of credentials, not a block', () => {
+    const certificate: AuthenticatedDevice = {
+      method: 'certificate',
+      key: KEY,
+      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+      numId: '1',
+      certificateFingerprint: 'ff',
+      revocationKeys: ['cert:ff'],
+      notAfter: new Date(0),
+      provisioned: false,
+    };
+    assert.equal(revokes(event(), certificate), false);
+    assert.equal(revokes(event({ reason: 'blocked', blocked: true }), certificate), true);
+    assert.equal(revokes(event(), { ...certificate, credentialFingerprint: 'cc' }), true, 'a certificate credential that was removed');
   });
 
   test('a revocation that arrives while a token is being checked still refuses that connection', () => {
     const window = new RevocationWindow(10_000);
     const before = window.mark();
     window.record(event({ reason: 'blocked', blocked: true }));
-    assert.equal(window.revokedSince(before, KEY, 'aa'), true);
-    assert.equal(window.revokedSince(before, `${KEY}x`, 'aa'), false, 'another device');
+    assert.equal(window.revokedSince(before, jwt('aa')), true);
+    assert.equal(window.revokedSince(before, jwt('aa', `${KEY}x`)), false, 'another device');
     // An authentication that began after the revocation saw it in the store already.
-    assert.equal(window.revokedSince(window.mark(), KEY, 'aa'), false);
+    assert.equal(window.revokedSince(window.mark(), jwt('aa')), false);
   });
 
   test('only the latest event per device counts, and old ones are forgotten', async () => {
     const window = new RevocationWindow(20);
     const before = window.mark();
     window.record(event({ credentialFingerprints: ['bb'] }));
-    assert.equal(window.revokedSince(before, KEY, 'aa'), true);
+    assert.equal(window.revokedSince(before, jwt('aa')), true);
     window.record(event({ credentialFingerprints: ['aa'] }));
-    assert.equal(window.revokedSince(before, KEY, 'aa'), false);
+    assert.equal(window.revokedSince(before, jwt('aa')), false);
     await new Promise((r) => setTimeout(r, 40));
     window.record(event({ device: 'other' }));
     assert.equal(window.size, 1, 'entries older than the window are pruned');

@@ -4,10 +4,17 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { AuthenticatedDevice } from '../registry/device-manager.js';
 
-/** Whether `event` ends a connection that authenticated with the credential `fingerprint`. */
-export function revokes(event: DeviceRevoked, fingerprint: string): boolean {
-  return event.reason === 'deleted' || event.blocked || !event.credentialFingerprints.includes(fingerprint);
+/**
+ * Whether `event` ends a connection of `device`: always when the device is deleted or blocked;
+ * when its credentials changed, if the credential it authenticated with is no longer usable
+ * (a registered device certificate is not a credential: its own state governs it).
+ */
+export function revokes(event: DeviceRevoked, device: AuthenticatedDevice): boolean {
+  if (event.reason === 'deleted' || event.blocked) return true;
+  const fingerprint = device.credentialFingerprint;
+  return fingerprint !== undefined && !event.credentialFingerprints.includes(fingerprint);
 }
 
 interface Recent {
@@ -41,9 +48,9 @@ export class RevocationWindow {
     this.#recent.set(event.device, { serial: ++this.#serial, at, event });
   }
 
-  revokedSince(mark: number, device: DeviceKey, fingerprint: string): boolean {
-    const recent = this.#recent.get(device);
-    return recent !== undefined && recent.serial > mark && revokes(recent.event, fingerprint);
+  revokedSince(mark: number, device: AuthenticatedDevice): boolean {
+    const recent = this.#recent.get(device.key);
+    return recent !== undefined && recent.serial > mark && revokes(recent.event, device);
   }
 
   get size(): number {

@@ -36,10 +36,12 @@ import {
 import type { DevicePatch, DeviceRecord, DeviceRef, RegistryPatch, Store, StoredCredential } from '../store/store.js';
 import { ActivityBuffer, withActivity, type Activity } from './activity-buffer.js';
 import type {
+  CertificateAuthenticatedDevice,
   DeviceAuthResult,
   DeviceGateway,
   DeviceInput,
   DeviceManager,
+  JwtAuthenticatedDevice,
   ListDevicesRequest,
   RegistryInput,
 } from './device-manager.js';
@@ -351,10 +353,21 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
 
   // ---- device plane -------------------------------------------------------------------------
 
-  async authenticateJwt(clientId: string, token: string, now: Date = this.#now()): Promise<DeviceAuthResult> {
+  async authenticateJwt(clientId: string, token: string, now: Date = this.#now()): Promise<DeviceAuthResult<JwtAuthenticatedDevice>> {
     const result = await authenticateDeviceJwt(this.#store, this.#logger, clientId, token, now);
     if (!result.ok) this.#logger.debug({ clientId: clientId.slice(0, 512), reason: result.reason }, 'device refused');
     return result;
+  }
+
+  async authenticateCertificate(
+    clientId: string,
+    chain: readonly Buffer[],
+    now: Date = this.#now(),
+  ): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>> {
+    void clientId;
+    void chain;
+    void now;
+    return { ok: false, reason: 'certificate authentication is not enabled' };
   }
 
   recordHeartbeat(device: DeviceKey, at: Date): void {

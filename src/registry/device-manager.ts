@@ -89,20 +89,45 @@ export interface DeviceManager {
   listStates(name: DeviceName, numStates?: number): Promise<readonly DeviceState[]>;
 }
 
-/** A device whose JWT was verified on connect. */
-export interface AuthenticatedDevice {
+interface DeviceIdentity {
   readonly key: DeviceKey;
   /** Resolved: `name.device` is the id even if the client id used the numeric id. */
   readonly name: DeviceName;
   readonly numId: string;
+}
+
+/** A device whose JWT was verified on connect. */
+export interface JwtAuthenticatedDevice extends DeviceIdentity {
+  readonly method: 'jwt';
   /** SHA-256 (hex) of the SPKI of the credential that verified the token. */
   readonly credentialFingerprint: string;
   /** The token's `exp`; the connection must end at this instant plus the allowed skew. */
   readonly tokenExpiresAt: Date;
 }
 
-export type DeviceAuthResult =
-  | { readonly ok: true; readonly device: AuthenticatedDevice }
+/** A device authenticated by the client certificate of its TLS connection. */
+export interface CertificateAuthenticatedDevice extends DeviceIdentity {
+  readonly method: 'certificate';
+  /** SHA-256 (hex) of the leaf certificate's DER: the registered certificate's id. */
+  readonly certificateFingerprint: string;
+  /**
+   * Set when the certificate matched one of the device's `*_X509_PEM` credentials rather than a
+   * registered device certificate: the SPKI fingerprint of that credential, so that replacing the
+   * device's credentials ends the connection as it does for JWTs.
+   */
+  readonly credentialFingerprint?: string;
+  /** Revocation keys (domain/certificate-keys) of every certificate of the verified chain. */
+  readonly revocationKeys: readonly string[];
+  /** The earliest notAfter of the chain: the connection ends then. */
+  readonly notAfter: Date;
+  /** True when this very connection created the device (just-in-time provisioning). */
+  readonly provisioned: boolean;
+}
+
+export type AuthenticatedDevice = JwtAuthenticatedDevice | CertificateAuthenticatedDevice;
+
+export type DeviceAuthResult<D extends AuthenticatedDevice = AuthenticatedDevice> =
+  | { readonly ok: true; readonly device: D }
   /** `reason` is for the log only; the device learns nothing but "not authorised". */
   | { readonly ok: false; readonly reason: string };
 
@@ -112,7 +137,14 @@ export type DeviceAuthResult =
  */
 export interface DeviceGateway {
   /** `clientId` is the full device path (id or numeric id); `token` the device JWT. */
-  authenticateJwt(clientId: string, token: string, now?: Date): Promise<DeviceAuthResult>;
+  authenticateJwt(clientId: string, token: string, now?: Date): Promise<DeviceAuthResult<JwtAuthenticatedDevice>>;
+  /**
+   * `chain` is what the client presented in its TLS handshake, leaf first, as DER (the handshake
+   * already proved possession of the leaf's key). Verifies it against the CAs of the registry
+   * `clientId` names, the certificate's registration and state, and revocations; may create the
+   * device when a registry CA allows just-in-time provisioning. Every refusal has a reason.
+   */
+  authenticateCertificate(clientId: string, chain: readonly Buffer[], now?: Date): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>>;
   recordHeartbeat(device: DeviceKey, at: Date): void;
   recordEvent(device: DeviceKey, at: Date): void;
   /** Stores the state (10 kept; 64 KB limit is the caller's to enforce before). */

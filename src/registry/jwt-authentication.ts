@@ -10,10 +10,10 @@ import { CredentialKeyCache } from '../identity/credential-key-cache.js';
 import type { CredentialKey } from '../identity/public-key.js';
 import { verifyDeviceJwt } from '../identity/device-jwt.js';
 import type { Store } from '../store/store.js';
-import type { DeviceAuthResult } from './device-manager.js';
+import type { DeviceAuthResult, JwtAuthenticatedDevice } from './device-manager.js';
 import { isUsable } from './device-rules.js';
 
-const refuse = (reason: string): DeviceAuthResult => ({ ok: false, reason });
+const refuse = (reason: string): DeviceAuthResult<JwtAuthenticatedDevice> => ({ ok: false, reason });
 
 /**
  * Parsed keys of recently seen credentials, shared by every authentication in the process. Each
@@ -28,7 +28,7 @@ export async function authenticateDeviceJwt(
   clientId: string,
   token: string,
   now: Date,
-): Promise<DeviceAuthResult> {
+): Promise<DeviceAuthResult<JwtAuthenticatedDevice>> {
   let name;
   try {
     name = parseDevice(clientId, 'clientId');
@@ -61,6 +61,7 @@ export async function authenticateDeviceJwt(
   return {
     ok: true,
     device: {
+      method: 'jwt',
       key: formatDevice(device.name),
       name: device.name,
       numId: device.numId,
