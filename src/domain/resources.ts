@@ -24,6 +24,19 @@ export const GATEWAY_AUTH_METHODS = [
 ] as const;
 export type GatewayAuthMethod = (typeof GATEWAY_AUTH_METHODS)[number];
 
+/** Which device authentications a registry accepts (Keyway's extension of DeviceRegistry). */
+export const DEVICE_AUTH_METHODS = [
+  'DEVICE_AUTH_METHOD_UNSPECIFIED',
+  'JWT_OR_CERTIFICATE',
+  'JWT_ONLY',
+  'CERTIFICATE_ONLY',
+] as const;
+export type DeviceAuthMethod = (typeof DEVICE_AUTH_METHODS)[number];
+
+/** States of a registered device certificate (AWS IoT's CertificateStatus, reference aws §1.4). */
+export const CERTIFICATE_STATES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_ACTIVATION'] as const;
+export type CertificateState = (typeof CERTIFICATE_STATES)[number];
+
 /** Limits of reference §1.11 and §3.2. */
 export const LIMITS = {
   credentialsPerDevice: 3,
@@ -41,6 +54,7 @@ export const LIMITS = {
   eventNotificationConfigs: 10,
   pageSizeMax: 500,
   pageSizeDefault: 100,
+  registryCredentials: 10,
 } as const;
 
 export interface NotificationConfig {
@@ -52,8 +66,49 @@ export interface EventNotificationConfig extends NotificationConfig {
   readonly subfolderMatches?: string;
 }
 
+/** Output only: what Cloud IoT Core reported of a certificate (X509CertificateDetails). */
+export interface X509CertificateDetails {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly startTime: Date;
+  readonly expiryTime: Date;
+  readonly signatureAlgorithm: string;
+  readonly publicKeyType: string;
+}
+
+export interface PublicKeyCertificate {
+  readonly format: 'X509_CERTIFICATE_PEM';
+  /** PEM text of one certificate. */
+  readonly certificate: string;
+  /** Output only. */
+  readonly x509Details?: X509CertificateDetails;
+}
+
+/**
+ * Just-in-time provisioning (Keyway's extension of a registry CA credential): a device presenting
+ * an unknown certificate signed by this CA is created from this template on its first connection.
+ * String values may hold `${Field}` placeholders taken from the certificate (provisioning-template.ts).
+ */
+export interface ProvisioningTemplate {
+  /** e.g. `${CommonName}` or `sensor-${SerialNumber}`. */
+  readonly deviceId: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Data of the device's config version 1. */
+  readonly configData?: Buffer;
+  readonly gatewayType?: GatewayType;
+}
+
+/** A CA certificate of a registry (RegistryCredential), optionally allowing auto-registration. */
+export interface RegistryCredential {
+  readonly publicKeyCertificate: PublicKeyCertificate;
+  readonly provisioningTemplate?: ProvisioningTemplate;
+}
+
 export interface Registry {
   readonly name: RegistryName;
+  /** CA certificates devices' certificates must chain to (≤ LIMITS.registryCredentials). */
+  readonly credentials: readonly RegistryCredential[];
+  readonly deviceAuthMethod: DeviceAuthMethod;
   readonly eventNotificationConfigs: readonly EventNotificationConfig[];
   readonly stateNotificationConfig?: NotificationConfig;
   readonly mqttEnabledState: MqttState;

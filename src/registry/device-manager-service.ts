@@ -124,6 +124,8 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const state = checkStateNotificationConfig(input.stateNotificationConfig);
     const registry: Registry = {
       name: { ...location, registry: id },
+      credentials: [],
+      deviceAuthMethod: 'JWT_OR_CERTIFICATE',
       eventNotificationConfigs: checkEventNotificationConfigs(input.eventNotificationConfigs ?? []),
       ...(state ? { stateNotificationConfig: state } : {}),
       mqttEnabledState:

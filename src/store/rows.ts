@@ -77,6 +77,8 @@ function decodeNotificationConfigs(json: string): EventNotificationConfig[] {
 export function toRegistry(row: RegistryRow): Registry {
   return {
     name: { project: row.project, location: row.location, registry: row.id },
+    credentials: [],
+    deviceAuthMethod: 'JWT_OR_CERTIFICATE',
     eventNotificationConfigs: decodeNotificationConfigs(row.event_notification_configs),
     ...(row.state_notification_topic !== null
       ? { stateNotificationConfig: { pubsubTopicName: row.state_notification_topic } }

@@ -22,6 +22,8 @@ const T0 = new Date('2030-01-01T00:00:00Z');
 
 const registry = (name: RegistryName = REG): Registry => ({
   name,
+  credentials: [],
+  deviceAuthMethod: 'JWT_OR_CERTIFICATE',
   eventNotificationConfigs: [{ pubsubTopicName: 'projects/proj/topics/a', subfolderMatches: 'alerts' }, { pubsubTopicName: 'projects/proj/topics/b' }],
   stateNotificationConfig: { pubsubTopicName: 'projects/proj/topics/state' },
   mqttEnabledState: 'MQTT_ENABLED',
