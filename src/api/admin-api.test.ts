@@ -230,12 +230,12 @@ describe('admin API', () => {
       assertViolation(await call('PATCH', `${REG}`, {}), 'updateMask');
     });
 
-    it('answers registry credentials with UNIMPLEMENTED', async () => {
+    it('refuses a registry credential that is not a certificate (registry-trust.test.ts covers the rest)', async () => {
       const r = await call('POST', `${LOC}/registries`, {
         id: 'r-ca',
         credentials: [{ publicKeyCertificate: { format: 'X509_CERTIFICATE_PEM', certificate: 'x' } }],
       });
-      assertEnvelope(r, 501, 'UNIMPLEMENTED');
+      assertViolation(r, 'deviceRegistry.credentials[0].publicKeyCertificate.certificate');
     });
 
     it('maps domain errors: ALREADY_EXISTS 409, FAILED_PRECONDITION 400', async () => {

@@ -4,20 +4,27 @@
  */
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { CertificateAuthorities } from '../pki/certificate-authority-service.js';
 import type { DeviceManager } from '../registry/device-manager.js';
 import { adminAuthHook } from './admin-auth.js';
 import { errorReply, replyForError } from './error-envelope.js';
 import { normalizeKeys } from './field-names.js';
+import { RawBody } from './raw-body.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { ADMIN_ROUTES, fastifyUrl, querySchema, type ApiRoute } from './routes.js';
 
 export interface AdminApiOptions {
   readonly manager: DeviceManager;
+  /** Keyway's certificate authorities (`…/authorities` routes). */
+  readonly authorities?: CertificateAuthorities;
   /** Constant-time check of a presented admin token. */
   readonly verifyAdminToken: (token: string) => boolean;
   readonly logger: Logger;
-  /** PEM server certificate (chain) and key; without it the API speaks plain HTTP (tests, behind a TLS proxy). */
-  readonly https?: { readonly cert: string; readonly key: string };
+  /**
+   * PEM server certificate chain(s) and key(s), an ECDSA and an RSA one side by side if wanted;
+   * without it the API speaks plain HTTP (tests, behind a TLS proxy).
+   */
+  readonly https?: { readonly cert: string | string[]; readonly key: string | string[] };
 }
 
 /** Large enough for any valid request (a 256 KB command is ~342 KB of base64). */
@@ -39,15 +46,18 @@ function register(app: FastifyInstance, route: ApiRoute, deps: Parameters<ApiRou
       normalizeKeys(request.query, query);
       if (route.body) normalizeKeys(request.body, route.body);
     },
-    handler: async (request) =>
-      route.handle(
+    handler: async (request, reply) => {
+      const result = await route.handle(
         {
           params: request.params as Record<string, string>,
           query: request.query as Record<string, unknown>,
           body: request.body,
         },
         deps,
-      ),
+      );
+      // A CRL goes out as itself, not as JSON.
+      return result instanceof RawBody ? reply.type(result.contentType).send(result.body) : result;
+    },
   });
 }
 
@@ -86,6 +96,7 @@ export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstanc
   let openApi: object | undefined;
   const deps = {
     manager: o.manager,
+    ...(o.authorities ? { authorities: o.authorities } : {}),
     openApi: () => (openApi ??= buildOpenApiDocument(ADMIN_ROUTES)),
   };
   for (const route of ADMIN_ROUTES) register(app, route, deps);

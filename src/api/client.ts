@@ -19,13 +19,23 @@ import type {
   ApiDeviceInput,
   ApiDeviceRegistry,
   ApiDeviceRegistryInput,
+  ApiUploadCrlResponse,
   ApiDeviceState,
   ApiErrorEnvelope,
   ApiListDeviceConfigVersionsResponse,
   ApiListDeviceRegistriesResponse,
   ApiListDevicesResponse,
   ApiListDeviceStatesResponse,
+  ApiDeviceCertificate,
+  ApiListDeviceCertificatesResponse,
 } from './wire-types.js';
+import type {
+  ApiCertificateAuthority,
+  ApiCertificateRecord,
+  ApiCreateCertificateAuthorityRequest,
+  ApiIssuedCertificate,
+  ApiListCertificateAuthoritiesResponse,
+} from './authority-wire.js';
 
 export interface AdminClientOptions {
   /** e.g. `https://localhost:9443`. */
@@ -171,6 +181,11 @@ export class AdminClient {
     return this.#call('PATCH', `/v1/${registryPath(asRegistry(name))}${queryString({ updateMask: updateMask.join(',') })}`, registry);
   }
 
+  /** Keyway extension: a CRL (PEM or base64 DER) from one of the registry's CAs. */
+  uploadRegistryCrl(name: Name<RegistryName>, crl: string): Promise<ApiUploadCrlResponse> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(name))}:uploadCrl`, { crl });
+  }
+
   async deleteRegistry(name: Name<RegistryName>): Promise<void> {
     await this.#call('DELETE', `/v1/${registryPath(asRegistry(name))}`);
   }
@@ -247,6 +262,70 @@ export class AdminClient {
     return [...(r.deviceStates ?? [])];
   }
 
+  // -- Device certificates ---------------------------------------------------------------------
+
+  /** `certificatePem`: the device's certificate, optionally followed by its intermediates. */
+  registerDeviceCertificate(name: Name<DeviceName>, certificatePem: string, state: 'ACTIVE' | 'INACTIVE' = 'ACTIVE'): Promise<ApiDeviceCertificate> {
+    return this.#call('POST', `/v1/${devicePath(asDevice(name))}/certificates`, { certificatePem, state });
+  }
+
+  async listDeviceCertificates(name: Name<DeviceName>): Promise<ApiDeviceCertificate[]> {
+    const r = await this.#call<ApiListDeviceCertificatesResponse>('GET', `/v1/${devicePath(asDevice(name))}/certificates`);
+    return [...(r.deviceCertificates ?? [])];
+  }
+
+  getDeviceCertificate(name: Name<DeviceName>, fingerprint: string): Promise<ApiDeviceCertificate> {
+    return this.#call('GET', `/v1/${devicePath(asDevice(name))}/certificates/${seg(fingerprint)}`);
+  }
+
+  updateDeviceCertificateState(name: Name<DeviceName>, fingerprint: string, state: string): Promise<ApiDeviceCertificate> {
+    return this.#call('PATCH', `/v1/${devicePath(asDevice(name))}/certificates/${seg(fingerprint)}?updateMask=state`, { state });
+  }
+
+  async deleteDeviceCertificate(name: Name<DeviceName>, fingerprint: string): Promise<void> {
+    await this.#call('DELETE', `/v1/${devicePath(asDevice(name))}/certificates/${seg(fingerprint)}`);
+  }
+
+  // -- Certificate authorities ---------------------------------------------------------------
+
+  createAuthority(parent: Name<LocationName>, request: ApiCreateCertificateAuthorityRequest): Promise<ApiCertificateAuthority> {
+    return this.#call('POST', `/v1/${locationPath(asLocation(parent))}/authorities`, request);
+  }
+
+  async listAuthorities(parent: Name<LocationName>): Promise<ApiCertificateAuthority[]> {
+    const r = await this.#call<ApiListCertificateAuthoritiesResponse>('GET', `/v1/${locationPath(asLocation(parent))}/authorities`);
+    return [...(r.authorities ?? [])];
+  }
+
+  getAuthority(parent: Name<LocationName>, id: string): Promise<ApiCertificateAuthority> {
+    return this.#call('GET', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}`);
+  }
+
+  revokeAuthority(parent: Name<LocationName>, id: string, reason?: string): Promise<ApiCertificateAuthority> {
+    return this.#call('POST', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}:revoke`, reason ? { reason } : {});
+  }
+
+  issueCertificate(
+    parent: Name<LocationName>,
+    id: string,
+    request: { readonly csr: string; readonly deviceId?: string; readonly validityDays?: number },
+  ): Promise<ApiIssuedCertificate> {
+    return this.#call('POST', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}:issueCertificate`, request);
+  }
+
+  revokeCertificate(parent: Name<LocationName>, id: string, serialNumber: string, reason?: string): Promise<ApiCertificateRecord> {
+    return this.#call('POST', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}:revokeCertificate`, {
+      serialNumber,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  /** The CA's CRL: PEM text, or DER bytes with `der`. */
+  crl(parent: Name<LocationName>, id: string, format: 'pem' | 'der' = 'pem'): Promise<Buffer> {
+    const q = queryString({ format: format === 'der' ? 'der' : undefined });
+    return this.#call('GET', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}/crl${q}`, undefined, true);
+  }
+
   // -- Service ---------------------------------------------------------------------------------
 
   health(): Promise<{ status: string }> {
@@ -259,7 +338,8 @@ export class AdminClient {
 
   // -- Transport -------------------------------------------------------------------------------
 
-  #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `raw`: the body as bytes (a CRL), not JSON. */
+  #call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = {
@@ -290,7 +370,7 @@ export class AdminClient {
             return;
           }
           try {
-            resolve((text ? JSON.parse(text) : {}) as T);
+            resolve((raw ? Buffer.concat(chunks) : text ? JSON.parse(text) : {}) as T);
           } catch {
             reject(new ApiClientError(status, 'UNKNOWN', `the response from ${shownUrl} is not JSON`));
           }

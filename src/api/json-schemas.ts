@@ -7,6 +7,7 @@
  * (read-modify-write); the server ignores them, as Google's API did.
  */
 import {
+  DEVICE_AUTH_METHODS,
   GATEWAY_AUTH_METHODS,
   GATEWAY_TYPES,
   HTTP_STATES,
@@ -73,17 +74,43 @@ export const StateNotificationConfigSchema = object(
   ['pubsubTopicName'],
 );
 
+export const X509CertificateDetailsSchema = object('X509CertificateDetails', {
+  issuer: string(4096),
+  subject: string(4096),
+  startTime: timestamp,
+  expiryTime: timestamp,
+  signatureAlgorithm: string(128),
+  publicKeyType: string(128),
+});
+
+/** Keyway's extension: how a device unknown to the registry is created on first connection. */
+export const ProvisioningTemplateSchema = object(
+  'ProvisioningTemplate',
+  {
+    deviceId: string(255),
+    metadata: {
+      type: 'object',
+      maxProperties: LIMITS.metadataPairs,
+      additionalProperties: { type: 'string', maxLength: LIMITS.metadataValueBytes },
+    },
+    configData: bytes(LIMITS.configBytes),
+    gatewayType: enumOf(GATEWAY_TYPES),
+  },
+  ['deviceId'],
+);
+
 export const RegistryCredentialSchema = object('RegistryCredential', {
   publicKeyCertificate: object(
     'PublicKeyCertificate',
     {
       format: enumOf(['X509_CERTIFICATE_PEM']),
-      certificate: string(16 * 1024),
-      x509Details: { type: 'object' },
+      certificate: string(32 * 1024),
+      x509Details: X509CertificateDetailsSchema,
     },
     ['format', 'certificate'],
   ),
-});
+  provisioningTemplate: ProvisioningTemplateSchema,
+}, ['publicKeyCertificate']);
 
 export const DeviceRegistrySchema = object('DeviceRegistry', {
   id: string(255),
@@ -93,7 +120,19 @@ export const DeviceRegistrySchema = object('DeviceRegistry', {
   mqttConfig: object('MqttConfig', { mqttEnabledState: enumOf(MQTT_STATES) }),
   httpConfig: object('HttpConfig', { httpEnabledState: enumOf(HTTP_STATES) }),
   logLevel: enumOf(LOG_LEVELS),
-  credentials: { type: 'array', maxItems: 10, items: RegistryCredentialSchema },
+  credentials: { type: 'array', maxItems: LIMITS.registryCredentials, items: RegistryCredentialSchema },
+  deviceAuthMethod: enumOf(DEVICE_AUTH_METHODS),
+});
+
+export const UploadCrlRequestSchema = object('UploadCrlRequest', { crl: string(1024 * 1024) }, ['crl']);
+
+export const UploadCrlResponseSchema = object('UploadCrlResponse', {
+  issuer: string(4096),
+  /** A CRL number may exceed 64 bits: decimal text. */
+  crlNumber: { type: 'string', pattern: '^[0-9]{1,50}$' },
+  revokedCount: { type: 'integer' },
+  thisUpdate: timestamp,
+  nextUpdate: timestamp,
 });
 
 export const PublicKeyCredentialSchema = object(

@@ -3,7 +3,7 @@
  * in, bytes as base64 (standard or URL-safe in), RFC 3339 times, enums by name, default values
  * omitted on output.
  */
-import { fieldError, KeywayError } from '../domain/errors.js';
+import { fieldError } from '../domain/errors.js';
 import { formatDevice, formatRegistry } from '../domain/names.js';
 import type {
   Device,
@@ -11,8 +11,10 @@ import type {
   DeviceCredential,
   DeviceState,
   Registry,
+  RegistryCredential,
 } from '../domain/resources.js';
 import type { DeviceInput, RegistryInput } from '../registry/device-manager.js';
+import type { CrlUploadResult } from '../registry/registry-crl.js';
 import type {
   ApiDevice,
   ApiDeviceConfig,
@@ -22,6 +24,8 @@ import type {
   ApiDeviceRegistryInput,
   ApiDeviceState,
   ApiGatewayConfig,
+  ApiRegistryCredential,
+  ApiUploadCrlResponse,
 } from './wire-types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -102,6 +106,43 @@ export function registryToJson(r: Registry): ApiDeviceRegistry {
     mqttConfig: only('mqttEnabledState', r.mqttEnabledState, r.mqttEnabledState !== 'MQTT_STATE_UNSPECIFIED'),
     httpConfig: only('httpEnabledState', r.httpEnabledState, r.httpEnabledState !== 'HTTP_STATE_UNSPECIFIED'),
     ...only('logLevel', r.logLevel, r.logLevel !== 'LOG_LEVEL_UNSPECIFIED'),
+    ...only('credentials', r.credentials.map(registryCredentialToJson), r.credentials.length > 0),
+    ...only('deviceAuthMethod', r.deviceAuthMethod, r.deviceAuthMethod !== 'DEVICE_AUTH_METHOD_UNSPECIFIED'),
+  };
+}
+
+function registryCredentialToJson(c: RegistryCredential): ApiRegistryCredential {
+  const d = c.publicKeyCertificate.x509Details;
+  const t = c.provisioningTemplate;
+  return {
+    publicKeyCertificate: {
+      format: c.publicKeyCertificate.format,
+      certificate: c.publicKeyCertificate.certificate,
+      ...only('x509Details', d && {
+        issuer: d.issuer,
+        subject: d.subject,
+        startTime: timestampToJson(d.startTime),
+        expiryTime: timestampToJson(d.expiryTime),
+        signatureAlgorithm: d.signatureAlgorithm,
+        publicKeyType: d.publicKeyType,
+      }),
+    },
+    ...only('provisioningTemplate', t && {
+      deviceId: t.deviceId,
+      ...only('metadata', t.metadata && { ...t.metadata }, t.metadata !== undefined && Object.keys(t.metadata).length > 0),
+      ...only('configData', t.configData && bytesToJson(t.configData), t.configData !== undefined && t.configData.length > 0),
+      ...only('gatewayType', t.gatewayType),
+    }),
+  };
+}
+
+export function crlUploadToJson(r: CrlUploadResult): ApiUploadCrlResponse {
+  return {
+    issuer: r.issuer,
+    ...only('crlNumber', r.crlNumber?.toString()),
+    revokedCount: r.revokedCount,
+    thisUpdate: timestampToJson(r.thisUpdate),
+    ...time('nextUpdate', r.nextUpdate),
   };
 }
 
@@ -168,19 +209,30 @@ export function deviceToJson(d: Device): ApiDevice {
 // ---------------------------------------------------------------------------------------------
 // Input
 
-/** Registry CA certificates are part of the resource model but not of this release. */
-function refuseRegistryCredentials(body: ApiDeviceRegistryInput): void {
-  if (body.credentials && body.credentials.length > 0) {
-    throw new KeywayError('UNIMPLEMENTED', 'Registry CA credentials are not supported yet', [
-      { field: 'credentials', description: 'registry credentials are not supported yet; leave the list empty' },
-    ]);
-  }
+/** A CA credential as sent; `x509Details` is output only and ignored. The service checks the rest. */
+function registryCredentialFromJson(c: ApiRegistryCredential, index: number): RegistryCredential {
+  const t = c.provisioningTemplate;
+  return {
+    publicKeyCertificate: {
+      format: c.publicKeyCertificate.format,
+      certificate: c.publicKeyCertificate.certificate,
+    },
+    ...only('provisioningTemplate', t && {
+      deviceId: t.deviceId,
+      ...only('metadata', t.metadata && { ...t.metadata }),
+      ...only('configData', t.configData === undefined
+        ? undefined
+        : decodeBytes(`deviceRegistry.credentials[${index}].provisioningTemplate.configData`, t.configData)),
+      ...only('gatewayType', t.gatewayType),
+    }),
+  };
 }
 
 /** The writable fields of a DeviceRegistry body; output-only and path fields are ignored. */
 export function registryInputFromJson(body: ApiDeviceRegistryInput): RegistryInput {
-  refuseRegistryCredentials(body);
   return {
+    ...only('credentials', body.credentials?.map(registryCredentialFromJson)),
+    ...only('deviceAuthMethod', body.deviceAuthMethod),
     ...only('eventNotificationConfigs', body.eventNotificationConfigs?.map((c) => ({
       pubsubTopicName: c.pubsubTopicName,
       ...only('subfolderMatches', c.subfolderMatches, Boolean(c.subfolderMatches)),

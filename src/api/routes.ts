@@ -16,6 +16,9 @@ import {
 import { LIMITS, type PageRequest } from '../domain/resources.js';
 import type { DeviceManager } from '../registry/device-manager.js';
 import { applyMask, parseMaskPaths, resolveMask } from './field-mask.js';
+import { DEVICE_CERTIFICATE_ROUTES } from './certificate-routes.js';
+import { AUTHORITY_ROUTES } from './authority-routes.js';
+import type { CertificateAuthorities } from '../pki/certificate-authority-service.js';
 import {
   DeviceConfigSchema,
   DeviceRegistrySchema,
@@ -28,12 +31,15 @@ import {
   ListDevicesResponseSchema,
   ModifyCloudToDeviceConfigRequestSchema,
   SendCommandToDeviceRequestSchema,
+  UploadCrlRequestSchema,
+  UploadCrlResponseSchema,
   query,
   withRequired,
   type JsonSchema,
 } from './json-schemas.js';
 import {
   configToJson,
+  crlUploadToJson,
   decodeBytes,
   deviceInputFromJson,
   deviceToJson,
@@ -50,6 +56,7 @@ import type {
   ApiListDeviceRegistriesResponse,
   ApiListDevicesResponse,
   ApiListDeviceStatesResponse,
+  ApiUploadCrlRequest,
 } from './wire-types.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -62,6 +69,8 @@ export interface RouteRequest {
 
 export interface RouteDeps {
   readonly manager: DeviceManager;
+  /** Keyway's own CAs; their routes answer UNIMPLEMENTED without it. */
+  readonly authorities?: CertificateAuthorities;
   readonly openApi: () => object;
 }
 
@@ -233,6 +242,17 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
+    operationId: `${registries}.uploadCrl`,
+    method: 'POST',
+    path: `${REGISTRY}:uploadCrl`,
+    summary:
+      "Keyway extension: stores a CRL (PEM or base64 DER) signed by one of the registry's CA certificates; the certificates it revokes are disconnected.",
+    body: UploadCrlRequestSchema,
+    response: UploadCrlResponseSchema,
+    handle: async ({ params, body }, { manager }) =>
+      crlUploadToJson(await manager.uploadRegistryCrl(registryOf(params), (body as ApiUploadCrlRequest).crl)),
+  },
+  {
     operationId: `${registries}.delete`,
     method: 'DELETE',
     path: REGISTRY,
@@ -390,4 +410,6 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
       return states.length ? { deviceStates: states.map(stateToJson) } : {};
     },
   },
+  ...DEVICE_CERTIFICATE_ROUTES,
+  ...AUTHORITY_ROUTES,
 ];

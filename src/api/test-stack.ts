@@ -2,13 +2,17 @@
  * The admin API over the real device manager and a throw-away SQLite store, for tests of the
  * API, its client and the CLI.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
+import { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
+import { custodySet } from '../pki/custodies.js';
+import { EncryptedKeyCustody } from '../pki/encrypted-custody.js';
+import { kekId } from '../pki/key-encryption-key.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { createAdminApi } from './admin-api.js';
@@ -18,6 +22,8 @@ export const TEST_ADMIN_TOKEN = 'kw-test-admin-token-0123456789abcdef';
 export interface TestStack {
   readonly api: FastifyInstance;
   readonly manager: DeviceManagerService;
+  /** Keyway's CAs, keys encrypted under a throw-away KEK; revocations go to `bus`. */
+  readonly authorities: CertificateAuthorityService;
   readonly bus: LocalBus;
   readonly dir: string;
   close(): Promise<void>;
@@ -35,8 +41,15 @@ export async function startTestStack(options: { https?: { cert: string; key: str
   const bus = new LocalBus();
   const logger = pino({ level: 'silent' });
   const manager = new DeviceManagerService({ store, bus, logger });
+  const kek = randomBytes(32);
+  const authorities = new CertificateAuthorityService({
+    store: store.pki,
+    custodies: custodySet([new EncryptedKeyCustody({ key: kek, id: kekId(kek), source: 'test' })], 'encrypted'),
+    onRevoked: (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }),
+  });
   const api = await createAdminApi({
     manager,
+    authorities,
     verifyAdminToken: verifyTestToken,
     logger,
     ...(options.https ? { https: options.https } : {}),
@@ -44,6 +57,7 @@ export async function startTestStack(options: { https?: { cert: string; key: str
   return {
     api,
     manager,
+    authorities,
     bus,
     dir,
     close: async () => {

@@ -4,6 +4,7 @@
  * at their default value omitted. Shared by the server's converters and the client.
  */
 import type {
+  DeviceAuthMethod,
   GatewayAuthMethod,
   GatewayType,
   HttpState,
@@ -21,11 +22,49 @@ export interface ApiStateNotificationConfig {
   readonly pubsubTopicName: string;
 }
 
+export interface ApiX509CertificateDetails {
+  readonly issuer: string;
+  readonly subject: string;
+  /** RFC 3339. */
+  readonly startTime: string;
+  readonly expiryTime: string;
+  readonly signatureAlgorithm: string;
+  readonly publicKeyType: string;
+}
+
+/** Keyway's extension of RegistryCredential: just-in-time provisioning. */
+export interface ApiProvisioningTemplate {
+  /** e.g. `${CommonName}` or `sensor-${SerialNumber}`. */
+  readonly deviceId: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** base64: data of config version 1. */
+  readonly configData?: string;
+  readonly gatewayType?: GatewayType;
+}
+
 export interface ApiRegistryCredential {
   readonly publicKeyCertificate: {
     readonly format: 'X509_CERTIFICATE_PEM';
     readonly certificate: string;
+    /** Output only. */
+    readonly x509Details?: ApiX509CertificateDetails;
   };
+  readonly provisioningTemplate?: ApiProvisioningTemplate;
+}
+
+/** `…/registries/{r}:uploadCrl` (Keyway's extension). */
+export interface ApiUploadCrlRequest {
+  /** PEM ("BEGIN X509 CRL") or base64 DER. */
+  readonly crl: string;
+}
+
+export interface ApiUploadCrlResponse {
+  readonly issuer: string;
+  /** Decimal; absent when the CRL has no CRL number. */
+  readonly crlNumber?: string;
+  readonly revokedCount: number;
+  readonly thisUpdate: string;
+  readonly nextUpdate?: string;
 }
 
 export interface ApiDeviceRegistry {
@@ -37,6 +76,8 @@ export interface ApiDeviceRegistry {
   readonly httpConfig?: { readonly httpEnabledState?: HttpState };
   readonly logLevel?: LogLevel;
   readonly credentials?: readonly ApiRegistryCredential[];
+  /** Keyway's extension; JWT_OR_CERTIFICATE when absent. */
+  readonly deviceAuthMethod?: DeviceAuthMethod;
 }
 
 /** What a caller may send to create or patch a registry (`id` only on create). */
@@ -146,4 +187,31 @@ export interface ApiErrorEnvelope {
       readonly fieldViolations?: readonly ApiFieldViolation[];
     }>;
   };
+}
+
+/** A device certificate (Keyway's extension, AWS IoT style): `…/devices/{d}/certificates/{fingerprint}`. */
+export interface ApiDeviceCertificate {
+  readonly name: string;
+  /** SHA-256 (hex) of the certificate's DER. */
+  readonly fingerprint: string;
+  readonly state: 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_ACTIVATION';
+  readonly certificatePem: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serialNumber: string;
+  readonly startTime: string;
+  readonly expiryTime: string;
+  readonly createTime: string;
+  readonly updateTime: string;
+}
+
+export interface ApiRegisterDeviceCertificateRequest {
+  /** The device's certificate, optionally followed by intermediates up to a registry CA. */
+  readonly certificatePem: string;
+  /** ACTIVE when absent. */
+  readonly state?: 'ACTIVE' | 'INACTIVE';
+}
+
+export interface ApiListDeviceCertificatesResponse {
+  readonly deviceCertificates?: readonly ApiDeviceCertificate[];
 }

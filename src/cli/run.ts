@@ -6,6 +6,8 @@
 import { Command, CommanderError } from 'commander';
 import { ApiClientError, ApiConnectionError } from '../api/client.js';
 import { isKeywayError } from '../domain/errors.js';
+import { registerCa } from './commands/ca.js';
+import { registerCerts } from './commands/certs.js';
 import { registerConfig } from './commands/config.js';
 import { registerDevices } from './commands/devices.js';
 import { registerKeys } from './commands/keys.js';
@@ -38,6 +40,8 @@ function buildProgram(io: CliIo, onAction: (label: string) => void): Command {
   registerRegistries(program, io);
   registerDevices(program, io);
   registerConfig(program, io);
+  registerCa(program, io);
+  registerCerts(program, io);
   return program;
 }
 

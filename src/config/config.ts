@@ -13,15 +13,41 @@ export interface ListenerConfig {
   readonly port: number;
 }
 
+/** The MQTT listener, and optionally MQTT by ALPN `mqtt` on a second port (443 in production). */
+export interface MqttListenerConfig extends ListenerConfig {
+  /** Off by default: binding 443 needs privileges (README, "MQTT on port 443"). Host: `mqtt.host`. */
+  readonly alpn?: { readonly host?: string; readonly port: number };
+}
+
+/** One operator-provided server certificate chain (PEM, leaf first) and its private key. */
+export interface CertificateFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/**
+ * CA key custody. Keys are encrypted under a key-encryption key from `masterKeyFile` (outside
+ * the data directory) or KEYWAY_MASTER_KEY; with `pkcs11`, new CA keys are made in that token.
+ * Secrets themselves (KEYWAY_MASTER_KEY, KEYWAY_PKCS11_PIN) are read at start, never kept here.
+ */
+export interface PkiConfig {
+  readonly masterKeyFile?: string;
+  readonly pkcs11?: { readonly module: string; readonly tokenLabel: string; readonly pinFile?: string };
+}
+
 export interface Config {
   /** Holds the SQLite file, the development CA, the server certificate and the admin token. */
   readonly dataDir: string;
   /** Extra DNS names or IP addresses for the server certificate, beside localhost and 127.0.0.1. */
   readonly hostnames: readonly string[];
-  readonly mqtt: ListenerConfig;
+  readonly mqtt: MqttListenerConfig;
   readonly api: ListenerConfig;
-  /** PEM files of an operator-provided server certificate; the development CA issues one when absent. */
-  readonly tls: { readonly certFile?: string; readonly keyFile?: string };
+  /**
+   * Operator-provided server certificates (PEM files, reloaded when they change): `certificates`
+   * holds up to one ECDSA and one RSA chain, `certFile`/`keyFile` is shorthand for one more. The
+   * development CA issues an ECDSA and an RSA one when none is given.
+   */
+  readonly tls: { readonly certFile?: string; readonly keyFile?: string; readonly certificates?: readonly CertificateFiles[] };
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
    * A plaintext MQTT listener for an open registry (anonymous clients, any topic), for conformance
@@ -33,6 +59,8 @@ export interface Config {
    * `sessionQueueMessages` …; README, "Broker limits"); the broker checks names and values at start.
    */
   readonly mqttLimits: Readonly<Record<string, number>>;
+  /** Keyway's own CAs: where their keys are kept (README, "Certificate authority"). */
+  readonly pki?: PkiConfig;
 }
 
 export interface ConfigSources {
@@ -76,6 +104,18 @@ function port(name: string, value: string): number {
   return n;
 }
 
+function pkiFromEnv(env: NodeJS.ProcessEnv): PkiConfig | undefined {
+  const { KEYWAY_MASTER_KEY_FILE: keyFile, KEYWAY_PKCS11_MODULE: module, KEYWAY_PKCS11_TOKEN_LABEL: tokenLabel } = env;
+  const pinFile = env.KEYWAY_PKCS11_PIN_FILE;
+  if (!keyFile && !module && !tokenLabel && !pinFile) return undefined;
+  if (Boolean(module) !== Boolean(tokenLabel)) throw new ConfigError('KEYWAY_PKCS11_MODULE and KEYWAY_PKCS11_TOKEN_LABEL go together');
+  if (pinFile && !module) throw new ConfigError('KEYWAY_PKCS11_PIN_FILE needs KEYWAY_PKCS11_MODULE and KEYWAY_PKCS11_TOKEN_LABEL');
+  return {
+    ...(keyFile ? { masterKeyFile: keyFile } : {}),
+    ...(module && tokenLabel ? { pkcs11: { module, tokenLabel, ...(pinFile ? { pinFile } : {}) } } : {}),
+  };
+}
+
 function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
   const out: PartialConfig = {};
   if (env.KEYWAY_DATA_DIR) out.dataDir = env.KEYWAY_DATA_DIR;
@@ -85,6 +125,15 @@ function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
       ...(env.KEYWAY_MQTT_HOST ? { host: env.KEYWAY_MQTT_HOST } : {}),
       ...(env.KEYWAY_MQTT_PORT ? { port: port('KEYWAY_MQTT_PORT', env.KEYWAY_MQTT_PORT) } : {}),
     };
+  }
+  if (env.KEYWAY_MQTT_ALPN_PORT) {
+    const alpn = {
+      port: port('KEYWAY_MQTT_ALPN_PORT', env.KEYWAY_MQTT_ALPN_PORT),
+      ...(env.KEYWAY_MQTT_ALPN_HOST ? { host: env.KEYWAY_MQTT_ALPN_HOST } : {}),
+    };
+    out.mqtt = { ...out.mqtt, alpn };
+  } else if (env.KEYWAY_MQTT_ALPN_HOST) {
+    throw new ConfigError('KEYWAY_MQTT_ALPN_HOST needs KEYWAY_MQTT_ALPN_PORT');
   }
   if (env.KEYWAY_API_HOST || env.KEYWAY_API_PORT) {
     out.api = {
@@ -99,6 +148,8 @@ function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
     };
   }
   if (env.KEYWAY_LOG_LEVEL) out.logLevel = env.KEYWAY_LOG_LEVEL as Config['logLevel'];
+  const pki = pkiFromEnv(env);
+  if (pki) out.pki = pki;
   if (env.KEYWAY_DEV_OPEN_LISTENER) out.devOpenListener = listenAddress('KEYWAY_DEV_OPEN_LISTENER', env.KEYWAY_DEV_OPEN_LISTENER);
   return out;
 }
@@ -138,12 +189,31 @@ function merge(base: Config, layer: PartialConfig): Config {
     dataDir: layer.dataDir ?? base.dataDir,
     hostnames: layer.hostnames ?? base.hostnames,
     mqtt: { ...base.mqtt, ...layer.mqtt },
+    // A layer's alpn object is whole (port required), so it replaces the one below it.
     api: { ...base.api, ...layer.api },
     tls: { ...base.tls, ...layer.tls },
     logLevel: layer.logLevel ?? base.logLevel,
     mqttLimits: { ...base.mqttLimits, ...layer.mqttLimits } as Config['mqttLimits'],
+    ...(base.pki || layer.pki ? { pki: { ...base.pki, ...layer.pki } } : {}),
     ...(devOpenListener ? { devOpenListener } : {}),
   };
+}
+
+function validatePki(pki: unknown): void {
+  if (pki === undefined) return;
+  if (typeof pki !== 'object' || pki === null || Array.isArray(pki)) throw new ConfigError('pki must be an object');
+  const { masterKeyFile, pkcs11 } = pki as Record<string, unknown>;
+  if (masterKeyFile !== undefined && (typeof masterKeyFile !== 'string' || masterKeyFile === '')) {
+    throw new ConfigError('pki.masterKeyFile must be the path of a file');
+  }
+  if (pkcs11 === undefined) return;
+  const p = (typeof pkcs11 === 'object' && pkcs11 !== null ? pkcs11 : {}) as Record<string, unknown>;
+  if (typeof p.module !== 'string' || p.module === '' || typeof p.tokenLabel !== 'string' || p.tokenLabel === '') {
+    throw new ConfigError('pki.pkcs11 needs module (the PKCS#11 library path) and tokenLabel');
+  }
+  if (p.pinFile !== undefined && (typeof p.pinFile !== 'string' || p.pinFile === '')) {
+    throw new ConfigError('pki.pkcs11.pinFile must be the path of a file');
+  }
 }
 
 function validate(c: Config): Config {
@@ -159,6 +229,16 @@ function validate(c: Config): Config {
     if (typeof value !== 'number') throw new ConfigError(`mqttLimits.${name}: '${String(value)}' is not a number`);
   }
   if (Boolean(c.tls.certFile) !== Boolean(c.tls.keyFile)) throw new ConfigError('tls.certFile and tls.keyFile go together');
+  validatePki(c.pki);
+  validateCertificateFiles(c.tls.certificates);
+  let mqtt = c.mqtt;
+  if (mqtt.alpn !== undefined) {
+    if (typeof mqtt.alpn !== 'object' || mqtt.alpn === null) throw new ConfigError('mqtt.alpn must be an object { host, port }');
+    port('mqtt.alpn.port', String(mqtt.alpn.port));
+    const host = mqtt.alpn.host ?? mqtt.host;
+    if (typeof host !== 'string' || host === '') throw new ConfigError('mqtt.alpn.host must be a host name or address');
+    mqtt = { ...mqtt, alpn: { host, port: mqtt.alpn.port } };
+  }
   if (c.devOpenListener !== undefined) {
     try {
       checkLoopbackListener('devOpenListener', c.devOpenListener);
@@ -166,7 +246,18 @@ function validate(c: Config): Config {
       throw e instanceof ListenAddressError ? new ConfigError(e.message) : e;
     }
   }
-  return { ...c, dataDir: resolve(c.dataDir) };
+  return { ...c, mqtt, dataDir: resolve(c.dataDir) };
+}
+
+function validateCertificateFiles(list: unknown): void {
+  if (list === undefined) return;
+  if (!Array.isArray(list)) throw new ConfigError('tls.certificates must be a list of { certFile, keyFile }');
+  list.forEach((entry: unknown, i) => {
+    const e = entry as Partial<CertificateFiles> | null;
+    if (typeof e !== 'object' || e === null || typeof e.certFile !== 'string' || e.certFile === '' || typeof e.keyFile !== 'string' || e.keyFile === '') {
+      throw new ConfigError(`tls.certificates[${i}] must name a certFile and a keyFile`);
+    }
+  });
 }
 
 export function loadConfig(sources: ConfigSources = {}): Config {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
 import type { DeviceName, RegistryName } from '../domain/names.js';
 import { generateAdminToken, hashAdminToken, verifyAdminToken } from '../identity/admin-token.js';
@@ -47,6 +47,8 @@ export interface Harness {
   readonly port: number;
   /** The development open listener's port, when one was asked for. */
   readonly openPort: number | undefined;
+  /** The ALPN `mqtt` listener's port, when one was asked for. */
+  readonly alpnPort: number | undefined;
   readonly service: DeviceManagerService;
   readonly store: Store;
   close(): Promise<void>;
@@ -56,12 +58,14 @@ export async function startBroker(
   limits: Partial<BrokerLimits> = {},
   /** Failure injection around the real device manager. */
   wrap: (service: DeviceManagerService) => DeviceGateway = (service) => service,
-  extra: Pick<BrokerOptions, 'openListener'> = {},
+  /** `logger` receives the broker's and the device manager's lines (silent by default). */
+  extra: Pick<BrokerOptions, 'openListener' | 'alpnListener'> & { readonly logger?: Logger } = {},
 ): Promise<Harness> {
   pki = await (pkiReady ??= ensureDevelopmentPki(join(dir, 'pki'), []));
   const store = await openSqliteStore(join(dir, `db-${++dbCounter}`, 'keyway.db'));
   const bus = new LocalBus();
-  const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000 });
+  const { logger = pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' }), ...listeners } = extra;
+  const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000, logger: logger.child({ module: 'registry' }) });
   await service.createRegistry(REG, REGISTRY, {});
   const broker = new Broker({
     gateway: wrap(service),
@@ -70,15 +74,16 @@ export async function startBroker(
     tls: { cert: pki.certPem, key: pki.keyPem },
     host: '127.0.0.1',
     port: 0,
-    logger: pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' }),
+    logger: logger.child({ module: 'mqtt' }),
     limits,
-    ...extra,
+    ...listeners,
   });
-  const { port, openPort } = await broker.start();
+  const { port, openPort, alpnPort } = await broker.start();
   return {
     broker,
     port,
     openPort,
+    alpnPort,
     service,
     store,
     close: async () => {

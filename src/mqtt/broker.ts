@@ -10,9 +10,10 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Bus, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
+import { CertificateConnections } from './certificate-connections.js';
 import { ConnectRateLimiter } from './connect-rate.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -20,7 +21,7 @@ import { deliverCommand } from './deliver-command.js';
 import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
 import { resolveLimits, type BrokerLimits } from './limits.js';
-import { TlsListener } from './listener.js';
+import { MQTT_ALPN_PROTOCOLS, TlsListener, type ServerCredentials } from './listener.js';
 import { Namespace } from './namespace.js';
 import { BACKEND_POLICY, OPEN_POLICY } from './namespace-policy.js';
 import { assertLoopback, OpenListener } from './open-listener.js';
@@ -36,8 +37,8 @@ export interface BrokerOptions {
   readonly gateway: DeviceGateway;
   readonly bus: Bus;
   readonly verifyAdminToken: (token: string) => boolean;
-  /** PEM server certificate (chain) and key. */
-  readonly tls: { readonly cert: string; readonly key: string };
+  /** PEM server certificate chain(s) and key(s): an ECDSA and an RSA one may go side by side. */
+  readonly tls: ServerCredentials;
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
@@ -49,12 +50,19 @@ export interface BrokerOptions {
    * anonymous clients, any topic. Loopback hosts only; port 0 picks a free port.
    */
   readonly openListener?: { readonly host: string; readonly port: number };
+  /**
+   * A second TLS listener for the same broker that serves only clients negotiating the ALPN
+   * protocol `mqtt` (or `x-amzn-mqtt-ca`): MQTT on 443 for networks that block 8883.
+   */
+  readonly alpnListener?: { readonly host: string; readonly port: number };
 }
 
 /** The ports the broker listens on; `openPort` only when an open listener was configured. */
 export interface BrokerPorts {
   readonly port: number;
   readonly openPort?: number;
+  /** The ALPN `mqtt` listener's port, when one was configured. */
+  readonly alpnPort?: number;
 }
 
 export class Broker {
@@ -64,6 +72,7 @@ export class Broker {
   readonly #handlers: ConnectionHandlers;
   readonly #openHandlers: ConnectionHandlers;
   #listener: TlsListener | undefined;
+  #alpnListener: TlsListener | undefined;
   #openListener: OpenListener | undefined;
   #busSubscriptions: Array<() => void> = [];
   #nextConnectionId = 0;
@@ -84,6 +93,7 @@ export class Broker {
       open: new Namespace(OPEN_POLICY, limits),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
       connectRate: new ConnectRateLimiter(limits, () => performance.now()),
+      certificates: new CertificateConnections<Connection>(),
     };
     this.#handlers = {
       packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet),
@@ -115,15 +125,54 @@ export class Broker {
     );
     this.#listener = listener;
     const port = await listener.listen();
+    const alpnPort = await this.#startAlpnListener();
     const openPort = await this.#startOpenListener();
     const bus = this.#o.bus;
     this.#busSubscriptions = [
       bus.onConfig((event) => this.#onConfig(event)),
       bus.onRevoked((event) => this.#onRevoked(event)),
+      bus.onCertificatesRevoked((event) => this.#onCertificatesRevoked(event)),
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
-    return openPort === undefined ? { port } : { port, openPort };
+    return {
+      port,
+      ...(openPort !== undefined ? { openPort } : {}),
+      ...(alpnPort !== undefined ? { alpnPort } : {}),
+    };
+  }
+
+  async #startAlpnListener(): Promise<number | undefined> {
+    const options = this.#o.alpnListener;
+    if (!options) return undefined;
+    const { limits, logger } = this.#ctx;
+    const alpn = new TlsListener(
+      {
+        tls: this.#o.tls,
+        host: options.host,
+        port: options.port,
+        handshakeTimeoutMs: limits.connectTimeoutMs,
+        maxConnections: limits.maxConnections,
+        alpnProtocols: MQTT_ALPN_PROTOCOLS,
+        name: 'alpn',
+      },
+      (socket) => this.#accept(socket),
+      logger,
+    );
+    this.#alpnListener = alpn;
+    const alpnPort = await alpn.listen();
+    logger.info({ host: options.host, port: alpnPort, protocols: MQTT_ALPN_PROTOCOLS }, 'MQTT over ALPN listening');
+    return alpnPort;
+  }
+
+  /**
+   * Replaces the server credentials of every TLS listener for new handshakes; established
+   * connections stay up. Throws, keeping the old credentials everywhere, when they do not load.
+   */
+  setTlsCredentials(credentials: ServerCredentials): void {
+    const listeners = [this.#listener, this.#alpnListener].filter((l): l is TlsListener => l !== undefined);
+    // The first listener tries them: if they do not load, none has changed yet.
+    for (const listener of listeners) listener.setCredentials(credentials);
   }
 
   async #startOpenListener(): Promise<number | undefined> {
@@ -152,6 +201,7 @@ export class Broker {
     const listener = this.#listener;
     if (!listener) return;
     const stopped = listener.close();
+    const alpnStopped = this.#alpnListener?.close();
     const openStopped = this.#openListener?.close();
     const closing = [...this.#connections].map((conn) => {
       conn.close('server shutting down', { code: REASON_V5.serverShuttingDown });
@@ -159,8 +209,10 @@ export class Broker {
     });
     await Promise.all(closing);
     listener.destroyAll();
+    this.#alpnListener?.destroyAll();
     this.#openListener?.destroyAll();
     await stopped;
+    await alpnStopped;
     await openStopped;
     this.#ctx.backend.close();
     this.#ctx.open.close();
@@ -200,6 +252,7 @@ export class Broker {
 
   #release(conn: Connection, last: ConnectionState): void {
     const ctx = this.#ctx;
+    ctx.certificates.remove(conn);
     if (last.phase === 'device') {
       ctx.devices.release(last.session.key, conn);
       last.session.dispose();
@@ -232,6 +285,17 @@ export class Broker {
       }
     } catch (e) {
       this.#ctx.logger.error({ err: e, device: event.device }, 'revocation failed');
+    }
+  }
+
+  #onCertificatesRevoked(event: CertificatesRevoked): void {
+    try {
+      this.#ctx.revocations.recordCertificates(event);
+      for (const conn of this.#ctx.certificates.holding(event.keys)) {
+        conn.close(`certificate revoked: ${event.reason}`, { level: 'info', destroy: true, code: REASON_V5.administrativeAction });
+      }
+    } catch (e) {
+      this.#ctx.logger.error({ err: e, keys: event.keys.length }, 'certificate revocation failed');
     }
   }
 }

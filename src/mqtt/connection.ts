@@ -11,6 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Fifo } from './fifo.js';
@@ -23,6 +24,7 @@ import type { DeviceSession } from './device-session.js';
 import type { Namespace } from './namespace.js';
 import { decodePacket } from './packet-decoder.js';
 import { PacketIdWindow, type InflightKind } from './packet-id-window.js';
+import { presentedChain } from './peer-chain.js';
 import { REASON_V5 } from './reason-codes.js';
 
 export type ConnectionState =
@@ -190,6 +192,14 @@ export class Connection implements Flushable, GateWaiter {
    */
   get congested(): boolean {
     return this.#backlogged || this.outboundBytes > this.#limits.outboundSoftBytes;
+  }
+
+  /**
+   * The client certificate chain presented in the TLS handshake, leaf first, as DER; empty on
+   * plain TCP or when the client sent none. Read on demand: only device CONNECTs need it.
+   */
+  presentedCertificates(): Buffer[] {
+    return this.#socket instanceof TLSSocket ? presentedChain(this.#socket) : [];
   }
 
   /** Whether the client connected with MQTT 5. */

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
+import type { CertificateConnections } from './certificate-connections.js';
+import type { Connection } from './connection.js';
 import type { BrokerLimits } from './limits.js';
 import type { Namespace } from './namespace.js';
 import type { RevocationWindow } from './revocation.js';
@@ -21,4 +23,6 @@ export interface BrokerContext {
   readonly open: Namespace;
   readonly revocations: RevocationWindow;
   readonly connectRate: ConnectRateLimiter;
+  /** Live certificate connections by revocation key, for `CertificatesRevoked`. */
+  readonly certificates: CertificateConnections<Connection>;
 }

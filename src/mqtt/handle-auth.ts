@@ -2,7 +2,8 @@
  * AUTH (MQTT 5 §3.15, §4.12.1): re-authentication. A device that connected with the `keyway-jwt`
  * method sends a fresh JWT as authentication data (reason 0x19); it is verified exactly like on
  * CONNECT and must be for the same device. Success answers AUTH 0x00 and moves the connection's
- * expiry to the new token's; a token that does not verify ends the connection with 0x87.
+ * expiry to the new token's; a token that does not verify ends the connection with 0x87. A
+ * connection authenticated by its client certificate cannot re-authenticate: AUTH ends it with 0x82.
  */
 import type { IAuthPacket } from 'mqtt-packet';
 import type { ActiveState, Connection } from './connection.js';
@@ -13,6 +14,13 @@ import { armTokenExpiry, verifyDeviceToken } from './handle-connect.js';
 import { REASON_V5 } from './reason-codes.js';
 
 export async function handleAuth(ctx: BrokerContext, conn: Connection, state: ActiveState, packet: IAuthPacket): Promise<void> {
+  if (state.phase === 'device' && state.session.device.method === 'certificate') {
+    // The client certificate of the TLS session is the identity, and no AUTH can replace it. Such
+    // a CONNECT named no authentication method, so AUTH is a protocol error (MQTT 5 §4.12.1);
+    // 0x8C "bad authentication method" is not a DISCONNECT reason code (§3.14.2.1).
+    conn.close('AUTH on a connection authenticated by its client certificate', { level: 'info', code: REASON_V5.protocolError });
+    return;
+  }
   const clientId = state.phase === 'device' ? state.session.reauthClientId : undefined;
   const props = packet.properties;
   if (

@@ -1,8 +1,10 @@
 /**
  * CONNECT (MQTT 3.1.1 §3.1, reference §1.2–1.4). Authentication happens before any session
  * state exists:
- * - a client id starting with `projects/` is a device: the password is its JWT (the user name is
- *   ignored) and the device manager verifies it;
+ * - a client id starting with `projects/` is a device: over TLS with a client certificate, the
+ *   certificate chain authenticates it (connect-certificate; the password is ignored, and an MQTT 5
+ *   authentication method is refused); otherwise the password is its JWT (the user name is
+ *   ignored). The device manager verifies either;
  * - the user name `admin` with any other client id is a backend subscriber: the password is the
  *   admin token;
  * - anything else, and every failure, is refused and the connection closes: MQTT 3.1.1 gets
@@ -13,13 +15,14 @@
  * the open namespace, whatever its credentials.
  */
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
-import type { DeviceAuthResult, JwtAuthenticatedDevice } from '../registry/device-manager.js';
+import type { AuthenticatedDevice, DeviceAuthResult, JwtAuthenticatedDevice } from '../registry/device-manager.js';
 import { connectClient } from './client-connect.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, recordDeviceError } from './device-errors.js';
 import { DeviceSession } from './device-session.js';
 import { connackProperties, connectCredential, deviceKeepAlive } from './connect-v5.js';
+import { armCertificateExpiry, certificateFingerprint, verifyDeviceCertificate } from './connect-certificate.js';
 import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
@@ -65,7 +68,15 @@ export function handleConnect(
     refuse(conn, REFUSAL.badAuthenticationMethod, 'unsupported authentication method', packet.clientId);
     return;
   }
-  if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) return authenticateDevice(ctx, conn, packet, credential);
+  if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) {
+    const chain = conn.presentedCertificates();
+    if (chain.length === 0) return authenticateDevice(ctx, conn, packet, credential);
+    if (v5 && packet.properties?.authenticationMethod !== undefined) {
+      refuse(conn, REFUSAL.badAuthenticationMethod, 'a device with a client certificate is authenticated by it, not by an authentication method', packet.clientId);
+      return;
+    }
+    return authenticateDeviceCertificate(ctx, conn, packet, chain);
+  }
   if (packet.username === ADMIN_USERNAME) {
     authenticateBackend(ctx, conn, packet, credential);
     return;
@@ -121,28 +132,70 @@ async function authenticateDevice(
     return;
   }
   const { device, expiresInMs } = verified;
-  if (!ctx.connectRate.admitIdentity(device.key)) {
-    refuse(conn, REFUSAL.rateExceeded, 'the device connected too often lately', clientId);
+  const session = admitDevice(ctx, conn, packet, device);
+  if (!session) return;
+  if (packet.properties?.authenticationMethod !== undefined) session.reauthClientId = clientId;
+  armTokenExpiry(ctx, conn, session, expiresInMs);
+  conn.log.info(
+    { device: device.key, credential: device.credentialFingerprint, tokenExpiresAt: device.tokenExpiresAt.toISOString() },
+    'device connected',
+  );
+}
+
+async function authenticateDeviceCertificate(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  chain: readonly Buffer[],
+): Promise<void> {
+  const clientId = packet.clientId;
+  if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
+  conn.authenticating();
+  const verified = await verifyDeviceCertificate(ctx, conn, clientId, chain);
+  if (!conn.isOpen) return;
+  if (!verified.ok) {
+    // The leaf's fingerprint names the refused certificate; it is public, unlike a JWT.
+    const certificate = certificateFingerprint(chain[0] as Buffer);
+    refuse(conn, verified.refusal, `device certificate refused: ${verified.reason}`, clientId, { certificate });
     return;
   }
+  const { device, expiresInMs } = verified;
+  const session = admitDevice(ctx, conn, packet, device);
+  if (!session) return;
+  ctx.certificates.add(conn, device.revocationKeys);
+  armCertificateExpiry(ctx, conn, session, expiresInMs);
+  conn.log.info(
+    {
+      device: device.key,
+      certificate: device.certificateFingerprint,
+      notAfter: device.notAfter.toISOString(),
+      ...(device.provisioned ? { provisioned: true } : {}),
+    },
+    device.provisioned ? 'device provisioned on its first connection and connected' : 'device connected with a client certificate',
+  );
+}
 
+/**
+ * What JWT and certificate connections share once the device is known: the per-identity connect
+ * rate, the session, taking over an older connection of the device, CONNACK. Undefined when refused.
+ */
+function admitDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, device: AuthenticatedDevice): DeviceSession | undefined {
+  if (!ctx.connectRate.admitIdentity(device.key)) {
+    refuse(conn, REFUSAL.rateExceeded, 'the device connected too often lately', packet.clientId);
+    return undefined;
+  }
   const session = new DeviceSession(device, {
     gateway: ctx.gateway,
     link: conn,
     retryMs: ctx.limits.configRetryMs,
     now: ctx.now,
   });
-  if (packet.properties?.authenticationMethod !== undefined) session.reauthClientId = clientId;
   const takenOver = { level: 'info', code: REASON_V5.sessionTakenOver } as const;
   ctx.devices.claim(device.key, conn)?.close('taken over by a new connection of the same device', takenOver);
   const keepAlive = conn.isV5 ? deviceKeepAlive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   accept(ctx, conn, packet, keepAlive);
   conn.activate({ phase: 'device', session }, keepAlive);
-  armTokenExpiry(ctx, conn, session, expiresInMs);
-  conn.log.info(
-    { device: device.key, credential: device.credentialFingerprint, tokenExpiresAt: device.tokenExpiresAt.toISOString() },
-    'device connected',
-  );
+  return session;
 }
 
 /** Ends the connection when the token expires (plus skew); a re-authentication re-arms it. */
@@ -181,9 +234,9 @@ function accept(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, ke
 }
 
 /** CONNACK with a refusal, then close. The reason is logged, never the credentials. */
-function refuse(conn: Connection, refusal: Refusal, reason: string, clientId: string): void {
+function refuse(conn: Connection, refusal: Refusal, reason: string, clientId: string, extra: Record<string, string> = {}): void {
   const code = conn.isV5 ? refusal.v5 : refusal.v4;
-  conn.log.info({ clientId: clip(clientId), code, reason }, 'connection refused');
+  conn.log.info({ clientId: clip(clientId), code, reason, ...extra }, 'connection refused');
   conn.send(conn.isV5 ? { cmd: 'connack', reasonCode: code, sessionPresent: false } : { cmd: 'connack', returnCode: code, sessionPresent: false });
   conn.close(reason);
 }

@@ -68,4 +68,28 @@ describe('revocation', () => {
     window.record(event({ device: 'other' }));
     assert.equal(window.size, 1, 'entries older than the window are pruned');
   });
+
+  test('a certificate revoked while a chain is being checked still refuses that connection', async () => {
+    const certificate: AuthenticatedDevice = {
+      method: 'certificate',
+      key: KEY,
+      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+      numId: '1',
+      certificateFingerprint: 'ff',
+      revocationKeys: ['cert:ff', 'serial:ca/1', 'cert:intermediate'],
+      notAfter: new Date(0),
+      provisioned: false,
+    };
+    const window = new RevocationWindow(20);
+    const before = window.mark();
+    window.recordCertificates({ keys: ['cert:other'], reason: 'test' });
+    assert.equal(window.revokedSince(before, certificate), false, 'keys of other certificates');
+    window.recordCertificates({ keys: ['cert:intermediate'], reason: 'intermediate revoked' });
+    assert.equal(window.revokedSince(before, certificate), true, 'a key of the chain');
+    assert.equal(window.revokedSince(window.mark(), certificate), false, 'a check begun after the revocation saw it');
+    assert.equal(window.revokedSince(before, jwt('aa')), false, 'JWT connections have no certificate keys');
+    await new Promise((r) => setTimeout(r, 40));
+    window.recordCertificates({ keys: ['cert:later'], reason: 'test' });
+    assert.equal(window.size, 1, 'keys older than the window are pruned');
+  });
 });

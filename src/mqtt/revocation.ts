@@ -3,7 +3,7 @@
  * whose connection was authenticated with a credential no longer usable, is disconnected at once.
  */
 import { performance } from 'node:perf_hooks';
-import type { DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { CertificatesRevoked, DeviceKey, DeviceRevoked } from '../bus/bus.js';
 import type { AuthenticatedDevice } from '../registry/device-manager.js';
 
 /**
@@ -23,14 +23,21 @@ interface Recent {
   readonly event: DeviceRevoked;
 }
 
+interface RecentKey {
+  readonly serial: number;
+  readonly at: number;
+}
+
 /**
  * Closes the gap between checking a token and registering its connection: a revocation that
  * arrives while a device's authentication is in flight has no connection to close yet. Recent
  * revocations are kept for as long as an authentication may take (the connect timeout), and each
- * authentication re-checks the ones that arrived after it began.
+ * authentication re-checks the ones that arrived after it began. Revoked certificates
+ * (`CertificatesRevoked`) are kept the same way, by revocation key, for certificate connections.
  */
 export class RevocationWindow {
   readonly #recent = new Map<DeviceKey, Recent>();
+  readonly #recentKeys = new Map<string, RecentKey>();
   #serial = 0;
 
   constructor(readonly windowMs: number) {}
@@ -48,19 +55,39 @@ export class RevocationWindow {
     this.#recent.set(event.device, { serial: ++this.#serial, at, event });
   }
 
-  revokedSince(mark: number, device: AuthenticatedDevice): boolean {
-    const recent = this.#recent.get(device.key);
-    return recent !== undefined && recent.serial > mark && revokes(recent.event, device);
+  recordCertificates(event: CertificatesRevoked): void {
+    const at = performance.now();
+    this.#prune(at);
+    const serial = ++this.#serial;
+    for (const key of event.keys) {
+      this.#recentKeys.delete(key);
+      this.#recentKeys.set(key, { serial, at });
+    }
   }
 
+  revokedSince(mark: number, device: AuthenticatedDevice): boolean {
+    const recent = this.#recent.get(device.key);
+    if (recent !== undefined && recent.serial > mark && revokes(recent.event, device)) return true;
+    if (device.method !== 'certificate') return false;
+    return device.revocationKeys.some((key) => {
+      const revoked = this.#recentKeys.get(key);
+      return revoked !== undefined && revoked.serial > mark;
+    });
+  }
+
+  /** Devices and certificate keys remembered. */
   get size(): number {
-    return this.#recent.size;
+    return this.#recent.size + this.#recentKeys.size;
   }
 
   #prune(now: number): void {
     for (const [key, recent] of this.#recent) {
       if (now - recent.at <= this.windowMs) break;
       this.#recent.delete(key);
+    }
+    for (const [key, recent] of this.#recentKeys) {
+      if (now - recent.at <= this.windowMs) break;
+      this.#recentKeys.delete(key);
     }
   }
 }

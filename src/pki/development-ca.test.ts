@@ -52,10 +52,19 @@ describe('ensureDevelopmentPki', () => {
     assert.equal(material.caCertPath, join(pki, 'ca.crt'));
     assert.equal(material.certPath, join(pki, 'server.crt'));
     assert.equal(material.keyPath, join(pki, 'server.key'));
-    assert.deepEqual((await readdir(pki)).sort(), ['ca.crt', 'ca.key', 'server.crt', 'server.key']);
+    assert.deepEqual((await readdir(pki)).sort(), ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server.crt', 'server.key']);
     assert.equal(await mode(join(pki, 'ca.key')), 0o600);
     assert.equal(await mode(join(pki, 'server.key')), 0o600);
+    assert.equal(await mode(join(pki, 'server-rsa.key')), 0o600);
     assert.equal(await readFile(material.caCertPath, 'utf8'), material.caCertPem);
+    assert.equal(await readFile(material.rsaCertPath, 'utf8'), material.rsaCertPem);
+    assert.equal(await readFile(material.rsaKeyPath, 'utf8'), material.rsaKeyPem);
+    // The RSA-2048 server certificate, issued by the same CA for the same names.
+    const rsa = new X509Certificate(material.rsaCertPem);
+    assert.equal(rsa.publicKey.asymmetricKeyType, 'rsa');
+    assert.equal(rsa.publicKey.asymmetricKeyDetails?.modulusLength, 2048);
+    assert.ok(rsa.checkIssued(new X509Certificate(material.caCertPem)) && rsa.verify(new X509Certificate(material.caCertPem).publicKey));
+    assert.ok(rsa.checkHost('localhost') && rsa.checkIP('127.0.0.1'));
     assert.equal(await readFile(material.certPath, 'utf8'), material.certPem);
     assert.equal(await readFile(material.keyPath, 'utf8'), material.keyPem);
   });
@@ -222,7 +231,7 @@ describe('ensureDevelopmentPki reissuing', () => {
       assert.ok(new X509Certificate(r.caCertPem).checkPrivateKey(caKey));
       assert.ok(new X509Certificate(r.certPem).verify(new X509Certificate(r.caCertPem).publicKey));
     }
-    assert.deepEqual((await readdir(join(dataDir, 'pki'))).sort(), ['ca.crt', 'ca.key', 'server.crt', 'server.key']);
+    assert.deepEqual((await readdir(join(dataDir, 'pki'))).sort(), ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server.crt', 'server.key']);
   });
 
   it('removes temp files left by an interrupted run', async () => {
@@ -233,7 +242,7 @@ describe('ensureDevelopmentPki reissuing', () => {
     const old = new Date(Date.now() - 3600_000);
     await utimes(leftover, old, old);
     await ensureDevelopmentPki(dataDir, []);
-    assert.deepEqual((await readdir(join(dataDir, 'pki'))).sort(), ['ca.crt', 'ca.key', 'server.crt', 'server.key']);
+    assert.deepEqual((await readdir(join(dataDir, 'pki'))).sort(), ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server.crt', 'server.key']);
   });
 });
 

@@ -1,14 +1,17 @@
 /**
- * The development PKI: a local ECDSA P-256 CA under `<dataDir>/pki/` and a server certificate it
- * issues, so TLS is on from the first start without an operator-supplied certificate. Devices
- * and tools trust `ca.crt`.
+ * The development PKI: a local ECDSA P-256 CA under `<dataDir>/pki/` and two server certificates
+ * it issues, an ECDSA P-256 one and an RSA-2048 one served side by side (each client gets the one
+ * it supports), so TLS is on from the first start without an operator-supplied certificate.
+ * Devices and tools trust `ca.crt`. It is for development only: its key lies unencrypted in the
+ * data directory, and the server warns whenever it serves certificates from it.
  *
  * Keys are the anchors and are never overwritten: a certificate is derived from its key and is
  * reissued whenever it is missing, does not match, no longer covers the requested names, or is
  * close to expiry. Each file appears atomically (temp file + link/rename), keys before their
  * certificates, so an interrupted run leaves at worst a key whose certificate the next run issues.
  */
-import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -17,11 +20,17 @@ import { failedPrecondition, fieldError } from '../domain/errors.js';
 
 export interface ServerTlsMaterial {
   readonly caCertPem: string;
+  /** The ECDSA P-256 server certificate and key. */
   readonly certPem: string;
   readonly keyPem: string;
   readonly caCertPath: string;
   readonly certPath: string;
   readonly keyPath: string;
+  /** The RSA-2048 server certificate and key, for clients without ECDSA. */
+  readonly rsaCertPem: string;
+  readonly rsaKeyPem: string;
+  readonly rsaCertPath: string;
+  readonly rsaKeyPath: string;
 }
 
 export const DEVELOPMENT_CA_SUBJECT = 'CN=Keyway Development CA';
@@ -40,6 +49,11 @@ const SERVER_AUTH_OID = '1.3.6.1.5.5.7.3.1';
 
 const crypto = webcrypto as unknown as Crypto;
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const RSA_PKCS1 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
+const RSA_BITS = 2048;
+
+/** The kinds of server key: the CA's is always EC. */
+type KeyKind = 'ec' | 'rsa';
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -158,17 +172,28 @@ interface LoadedKey {
   readonly key: KeyObject;
 }
 
-function parseP256PrivateKey(pem: string, path: string): KeyObject {
+function parsePrivateKey(pem: string, path: string, kind: KeyKind): KeyObject {
   let key: KeyObject;
   try {
     key = createPrivateKey(pem);
   } catch {
     throw failedPrecondition(`${path} is not a readable private key; move it away to have a new one created`);
   }
+  if (kind === 'rsa') {
+    if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < RSA_BITS) {
+      throw failedPrecondition(`${path} is not an RSA private key of ${RSA_BITS} bits or more; move it away to have a new one created`);
+    }
+    return key;
+  }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw failedPrecondition(`${path} is not an ECDSA P-256 private key; move it away to have a new one created`);
   }
   return key;
+}
+
+async function generateRsaPem(): Promise<string> {
+  const { privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: RSA_BITS });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
 async function generateP256Pem(): Promise<string> {
@@ -177,17 +202,17 @@ async function generateP256Pem(): Promise<string> {
   return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-/** Loads the P-256 key at `path`, creating it (0600) when absent; an existing key is never replaced. */
-async function loadOrCreateKey(path: string): Promise<LoadedKey> {
+/** Loads the key at `path`, creating it (0600) when absent; an existing key is never replaced. */
+async function loadOrCreateKey(path: string, kind: KeyKind = 'ec'): Promise<LoadedKey> {
   let pem = await readIfExists(path);
   if (pem === undefined) {
-    const created = await generateP256Pem();
+    const created = kind === 'rsa' ? await generateRsaPem() : await generateP256Pem();
     pem = (await createExclusive(path, created, 0o600)) ? created : await readFile(path, 'utf8');
   } else {
     const { mode } = await stat(path);
     if ((mode & 0o077) !== 0) await chmod(path, 0o600);
   }
-  return { pem, key: parseP256PrivateKey(pem, path) };
+  return { pem, key: parsePrivateKey(pem, path, kind) };
 }
 
 async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
@@ -197,7 +222,7 @@ async function toSigningKey(key: KeyObject): Promise<CryptoKey> {
 
 async function toPublicCryptoKey(key: KeyObject): Promise<CryptoKey> {
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  return crypto.subtle.importKey('spki', spki, ECDSA_P256, true, ['verify']);
+  return crypto.subtle.importKey('spki', spki, key.asymmetricKeyType === 'rsa' ? RSA_PKCS1 : ECDSA_P256, true, ['verify']);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,7 +329,13 @@ async function issueServerCertificate(
       signingAlgorithm: SIGNING,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        // RSA key exchange (TLS 1.2 without ECDHE) also needs keyEncipherment.
+        new x509.KeyUsagesExtension(
+          key.asymmetricKeyType === 'rsa'
+            ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+            : x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
         new x509.SubjectAlternativeNameExtension(
           names.map((n) => ({ type: n.kind, value: n.value })),
@@ -344,12 +375,40 @@ export async function ensureDevelopmentPki(dataDir: string, hostnames: readonly 
   }
   const ca = new X509Certificate(caCertPem);
 
-  const serverKey = await loadOrCreateKey(keyPath);
+  const ec = await ensureServerCertificate(keyPath, certPath, 'ec', caKey.key, caCertPem, ca, names, now);
+  const rsaKeyPath = join(dir, 'server-rsa.key');
+  const rsaCertPath = join(dir, 'server-rsa.crt');
+  const rsa = await ensureServerCertificate(rsaKeyPath, rsaCertPath, 'rsa', caKey.key, caCertPem, ca, names, now);
+
+  return {
+    caCertPem,
+    certPem: ec.certPem,
+    keyPem: ec.keyPem,
+    caCertPath,
+    certPath,
+    keyPath,
+    rsaCertPem: rsa.certPem,
+    rsaKeyPem: rsa.keyPem,
+    rsaCertPath,
+    rsaKeyPath,
+  };
+}
+
+async function ensureServerCertificate(
+  keyPath: string,
+  certPath: string,
+  kind: KeyKind,
+  caKey: KeyObject,
+  caCertPem: string,
+  ca: X509Certificate,
+  names: readonly ServerName[],
+  now: Date,
+): Promise<{ certPem: string; keyPem: string }> {
+  const serverKey = await loadOrCreateKey(keyPath, kind);
   let certPem = await readIfExists(certPath);
   if (certPem === undefined || !serverCertificateUsable(parseCertificate(certPem), serverKey.key, ca, names, now)) {
-    certPem = await issueServerCertificate(serverKey.key, caKey.key, caCertPem, names, now);
+    certPem = await issueServerCertificate(serverKey.key, caKey, caCertPem, names, now);
     await replaceFile(certPath, certPem, 0o644);
   }
-
-  return { caCertPem, certPem, keyPem: serverKey.pem, caCertPath, certPath, keyPath };
+  return { certPem, keyPem: serverKey.pem };
 }

@@ -21,7 +21,11 @@ export interface KeyCustody {
    * again: opaque text, never the private key in clear.
    */
   generate(algorithm: CaKeyAlgorithm, label: string): Promise<{ readonly handle: CaKeyHandle; readonly reference: string }>;
-  /** Opens a key from its stored reference; throws a clear error when it cannot (wrong KEK, token missing). */
-  open(reference: string, algorithm: CaKeyAlgorithm): Promise<CaKeyHandle>;
+  /**
+   * Opens a key from its stored reference; throws a clear error when it cannot (wrong KEK, token
+   * missing). `label` is the one given to `generate`: a custody may bind the reference to it (the
+   * encrypted custody authenticates it as AAD) so that a reference moved to another CA fails.
+   */
+  open(reference: string, algorithm: CaKeyAlgorithm, label: string): Promise<CaKeyHandle>;
   close(): Promise<void>;
 }

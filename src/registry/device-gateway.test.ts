@@ -73,6 +73,7 @@ describe('authenticateJwt', () => {
     const result = await service.authenticateJwt(clientId('dev1'), await token(ec), NOW);
     assert.ok(result.ok, result.ok ? '' : result.reason);
     assert.deepEqual(result.device, {
+      method: 'jwt',
       key: clientId('dev1'),
       name: dev('dev1'),
       numId,

@@ -90,6 +90,8 @@ describe('registries', () => {
     const created = await f.service.createRegistry(LOC, 'fleet', {});
     assert.deepEqual(created, {
       name: REG,
+      credentials: [],
+      deviceAuthMethod: 'JWT_OR_CERTIFICATE',
       eventNotificationConfigs: [],
       mqttEnabledState: 'MQTT_ENABLED',
       httpEnabledState: 'HTTP_ENABLED',
@@ -163,7 +165,7 @@ describe('registries', () => {
 
   it('requires a non-empty update mask of known paths', async () => {
     const name = { ...LOC, registry: 'patched' };
-    for (const mask of [[], [''], undefined as unknown as string[], ['id'], ['credentials'], ['mqtt_config.nope'], ['name']])
+    for (const mask of [[], [''], undefined as unknown as string[], ['id'], ['credentials.0'], ['mqtt_config.nope'], ['name']])
       await rejects(f.service.patchRegistry(name, {}, mask), 'INVALID_ARGUMENT', 'updateMask');
     await rejects(f.service.patchRegistry({ ...LOC, registry: 'nope' }, {}, ['log_level']), 'NOT_FOUND');
     await rejects(

@@ -45,8 +45,12 @@ import type {
   ListDevicesRequest,
   RegistryInput,
 } from './device-manager.js';
+import { checkCredentialsTrusted } from './credential-trust.js';
 import { checkBlocked, checkCredentials, checkMetadata, isUsable } from './device-rules.js';
 import { authenticateDeviceJwt } from './jwt-authentication.js';
+import { authenticateDeviceCertificate } from './certificate-authentication.js';
+import { DeviceCertificates, type DeviceCertificate } from './device-certificates.js';
+import type { RevocationSource } from '../domain/certificate-keys.js';
 import { randomNumId } from './num-id.js';
 import { decodePageToken, pageSizeOf, toPage } from './paging.js';
 import {
@@ -67,6 +71,8 @@ import {
   REGISTRY_DEFAULTS,
 } from './registry-rules.js';
 import { DEVICE_MASK_PATHS, parseUpdateMask, REGISTRY_MASK_PATHS } from './update-mask.js';
+import { uploadRegistryCrl, type CrlUploadResult } from './registry-crl.js';
+import { caKeyOf, checkDeviceAuthMethod, checkRegistryCredentials } from './registry-credentials.js';
 
 export interface DeviceManagerServiceOptions {
   readonly store: Store;
@@ -75,6 +81,11 @@ export interface DeviceManagerServiceOptions {
   readonly logger?: Logger;
   /** How often activity timestamps are written behind; 1 s by default. */
   readonly flushIntervalMs?: number;
+  /**
+   * Revocations checked on every certificate authentication besides the registry's uploaded CRLs
+   * (which the service always checks): Keyway's own PKI.
+   */
+  readonly revocations?: readonly RevocationSource[];
 }
 
 /** Numeric ids are random; two draws colliding twice in a row means something else is wrong. */
@@ -106,6 +117,8 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   readonly #activity = new ActivityBuffer();
   readonly #timer: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
+  readonly #revocations: readonly RevocationSource[];
+  readonly #certificates: DeviceCertificates;
 
   constructor(options: DeviceManagerServiceOptions) {
     this.#store = options.store;
@@ -114,6 +127,14 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#timer = setInterval(() => void this.#flushActivity(), options.flushIntervalMs ?? 1000);
     this.#timer.unref();
+    this.#revocations = options.revocations ?? [];
+    this.#certificates = new DeviceCertificates({
+      store: this.#store,
+      bus: this.#bus,
+      logger: this.#logger,
+      now: this.#now,
+      revocations: this.#revocations,
+    });
   }
 
   // ---- registries ---------------------------------------------------------------------------
@@ -124,8 +145,8 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const state = checkStateNotificationConfig(input.stateNotificationConfig);
     const registry: Registry = {
       name: { ...location, registry: id },
-      credentials: [],
-      deviceAuthMethod: 'JWT_OR_CERTIFICATE',
+      credentials: checkRegistryCredentials(input.credentials ?? [], this.#now()),
+      deviceAuthMethod: checkDeviceAuthMethod(input.deviceAuthMethod),
       eventNotificationConfigs: checkEventNotificationConfigs(input.eventNotificationConfigs ?? []),
       ...(state ? { stateNotificationConfig: state } : {}),
       mqttEnabledState:
@@ -172,9 +193,23 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
         input.httpEnabledState === undefined ? REGISTRY_DEFAULTS.httpEnabledState : checkHttpState(input.httpEnabledState);
     if (paths.has('log_level'))
       patch.logLevel = input.logLevel === undefined ? REGISTRY_DEFAULTS.logLevel : checkRegistryLogLevel(input.logLevel);
+    if (paths.has('credentials')) patch.credentials = checkRegistryCredentials(input.credentials ?? [], this.#now());
+    if (paths.has('device_auth_method')) patch.deviceAuthMethod = checkDeviceAuthMethod(input.deviceAuthMethod);
+    const before = patch.credentials === undefined ? undefined : await this.#store.getRegistry(registryName(name));
     const updated = await this.#store.updateRegistry(registryName(name), patch);
     if (!updated) throw notFound(`Registry ${formatRegistry(name)} not found.`);
+    if (before) this.#announceRemovedCas(before, updated);
     return updated;
+  }
+
+  async uploadRegistryCrl(name: RegistryName, crl: string): Promise<CrlUploadResult> {
+    const result = await uploadRegistryCrl(this.#store, registryName(name), crl, this.#now());
+    if (result.revokedKeys.length > 0) this.#bus.publishCertificatesRevoked({ keys: result.revokedKeys, reason: 'CRL uploaded' });
+    this.#logger.info(
+      { registry: formatRegistry(name), issuer: result.issuer, revoked: result.revokedCount },
+      'registry CRL uploaded',
+    );
+    return result;
   }
 
   async deleteRegistry(name: RegistryName): Promise<void> {
@@ -211,6 +246,9 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       input.configData === undefined ? Buffer.alloc(0) : checkConfigData(input.configData, 'device.config.binaryData');
     const reg = registryName(registry);
     const name: DeviceName = { ...reg, device: id };
+    const target = await this.#store.getRegistry(reg);
+    if (!target) throw notFound(`Registry ${formatRegistry(reg)} not found.`);
+    checkCredentialsTrusted(target, credentials, [], this.#now());
 
     for (let attempt = 1; attempt <= NUM_ID_ATTEMPTS; attempt++) {
       const result = await this.#store.insertDevice({
@@ -281,6 +319,11 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
         'device.gatewayConfig.gatewayAuthMethod',
       );
     const current = await this.#resolve(name);
+    if (patch.credentials !== undefined) {
+      const target = await this.#store.getRegistry(registryName(name));
+      if (!target) throw notFound(`Registry ${formatRegistry(name)} not found.`);
+      checkCredentialsTrusted(target, patch.credentials, current.device.credentials, this.#now());
+    }
     const result = await this.#store.updateDevice(current.device.numId, patch);
     if (!result) throw notFound(`Device ${formatDevice(name)} not found.`);
     this.#announceAuthChange(result.before, result.after);
@@ -366,10 +409,39 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     chain: readonly Buffer[],
     now: Date = this.#now(),
   ): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>> {
-    void clientId;
-    void chain;
-    void now;
-    return { ok: false, reason: 'certificate authentication is not enabled' };
+    return authenticateDeviceCertificate(
+      { store: this.#store, logger: this.#logger, revocations: this.#revocations },
+      clientId,
+      chain,
+      now,
+    );
+  }
+
+  // ---- device certificates (device-certificates.ts) -----------------------------------------
+
+  registerDeviceCertificate(name: DeviceName, certificatePem: string, state?: 'ACTIVE' | 'INACTIVE'): Promise<DeviceCertificate> {
+    return this.#certificates.register(name, certificatePem, state);
+  }
+
+  listDeviceCertificates(name: DeviceName): Promise<readonly DeviceCertificate[]> {
+    return this.#certificates.list(name);
+  }
+
+  getDeviceCertificate(name: DeviceName, fingerprint: string): Promise<DeviceCertificate> {
+    return this.#certificates.get(name, fingerprint);
+  }
+
+  updateDeviceCertificateState(
+    name: DeviceName,
+    fingerprint: string,
+    state: string,
+    updateMask: readonly string[],
+  ): Promise<DeviceCertificate> {
+    return this.#certificates.updateState(name, fingerprint, state, updateMask);
+  }
+
+  deleteDeviceCertificate(name: DeviceName, fingerprint: string): Promise<void> {
+    return this.#certificates.delete(name, fingerprint);
   }
 
   recordHeartbeat(device: DeviceKey, at: Date): void {
@@ -422,6 +494,15 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** A CA no longer on the registry vouches for nobody: connections through it end. */
+  #announceRemovedCas(before: Registry, after: Registry): void {
+    const kept = new Set(after.credentials.map((c) => caKeyOf(c)));
+    const removed = [...new Set(before.credentials.map((c) => caKeyOf(c)))].filter((k) => !kept.has(k));
+    if (removed.length === 0) return;
+    this.#bus.publishCertificatesRevoked({ keys: removed, reason: 'CA certificate removed from the registry' });
+    this.#logger.info({ registry: formatRegistry(after.name), removed: removed.length }, 'registry CA certificates removed');
+  }
 
   async #resolve(name: DeviceName): Promise<DeviceRecord> {
     const record = await this.#store.findDevice(registryName(name), deviceRef(name.device));

@@ -8,6 +8,7 @@ import type {
   Device,
   DeviceConfig,
   DeviceCredential,
+  DeviceAuthMethod,
   DeviceState,
   EventNotificationConfig,
   GatewayConfig,
@@ -18,9 +19,12 @@ import type {
   Page,
   PageRequest,
   Registry,
+  RegistryCredential,
   Status,
 } from '../domain/resources.js';
 import type { DeviceKey } from '../bus/bus.js';
+import type { CrlUploadResult } from './registry-crl.js';
+import type { DeviceCertificate } from './device-certificates.js';
 
 /** The writable fields of a registry; absent fields take their defaults on create. */
 export interface RegistryInput {
@@ -29,6 +33,9 @@ export interface RegistryInput {
   readonly mqttEnabledState?: MqttState;
   readonly httpEnabledState?: HttpState;
   readonly logLevel?: LogLevel;
+  /** CA certificates (with optional provisioning templates); `x509Details` is ignored on input. */
+  readonly credentials?: readonly RegistryCredential[];
+  readonly deviceAuthMethod?: DeviceAuthMethod;
 }
 
 /** Update-mask paths accepted by patchRegistry (snake_case or camelCase, as Google accepted both). */
@@ -39,7 +46,9 @@ export type RegistryMaskPath =
   | 'mqtt_config.mqtt_enabled_state'
   | 'http_config'
   | 'http_config.http_enabled_state'
-  | 'log_level';
+  | 'log_level'
+  | 'credentials'
+  | 'device_auth_method';
 
 export interface DeviceInput {
   readonly credentials?: readonly DeviceCredential[];
@@ -71,6 +80,11 @@ export interface DeviceManager {
   patchRegistry(name: RegistryName, input: RegistryInput, updateMask: readonly string[]): Promise<Registry>;
   /** FAILED_PRECONDITION while the registry still has devices. */
   deleteRegistry(name: RegistryName): Promise<void>;
+  /**
+   * Stores a CRL (PEM or base64 DER) signed by one of the registry's CA certificates, replacing
+   * that CA's earlier one; certificates it revokes are cut off at once.
+   */
+  uploadRegistryCrl(name: RegistryName, crl: string): Promise<CrlUploadResult>;
 
   createDevice(registry: RegistryName, id: string, input: DeviceInput): Promise<Device>;
   /** `name.device` may be the id or the numeric id. */
@@ -87,6 +101,18 @@ export interface DeviceManager {
   listConfigVersions(name: DeviceName, numVersions?: number): Promise<readonly DeviceConfig[]>;
   /** Newest first; `numStates` 0 or absent = all kept. */
   listStates(name: DeviceName, numStates?: number): Promise<readonly DeviceState[]>;
+
+  /**
+   * Device certificates (device-certificates.ts). `certificatePem` is the device's certificate,
+   * optionally followed by the intermediates up to a registry CA; it must verify against the
+   * registry's CAs now. `fingerprint` is the SHA-256 (hex) of the certificate's DER.
+   */
+  registerDeviceCertificate(name: DeviceName, certificatePem: string, state?: 'ACTIVE' | 'INACTIVE'): Promise<DeviceCertificate>;
+  listDeviceCertificates(name: DeviceName): Promise<readonly DeviceCertificate[]>;
+  getDeviceCertificate(name: DeviceName, fingerprint: string): Promise<DeviceCertificate>;
+  /** `updateMask` must be `state`; ACTIVE ↔ INACTIVE, → REVOKED permanently. */
+  updateDeviceCertificateState(name: DeviceName, fingerprint: string, state: string, updateMask: readonly string[]): Promise<DeviceCertificate>;
+  deleteDeviceCertificate(name: DeviceName, fingerprint: string): Promise<void>;
 }
 
 interface DeviceIdentity {

@@ -39,6 +39,7 @@ export async function authenticateDeviceJwt(
   const registry = await store.getRegistry(name);
   if (!registry) return refuse('unknown registry');
   if (registry.mqttEnabledState === 'MQTT_DISABLED') return refuse('MQTT is disabled for the registry');
+  if (registry.deviceAuthMethod === 'CERTIFICATE_ONLY') return refuse('the registry accepts only certificate authentication');
   const device = await store.findDeviceCredentials(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
   if (!device) return refuse('unknown device');
   if (device.blocked) return refuse('device is blocked');

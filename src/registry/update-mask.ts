@@ -14,6 +14,8 @@ export const REGISTRY_MASK_PATHS: readonly RegistryMaskPath[] = [
   'http_config',
   'http_config.http_enabled_state',
   'log_level',
+  'credentials',
+  'device_auth_method',
 ];
 
 export const DEVICE_MASK_PATHS: readonly DeviceMaskPath[] = [

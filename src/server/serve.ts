@@ -28,6 +28,7 @@ export function welcome(server: RunningServer): string {
     '',
     'Keyway is serving.',
     `  MQTT for devices   mqtts://localhost:${server.mqttPort}`,
+    ...(server.mqttAlpnPort !== undefined ? [`  MQTT by ALPN mqtt  port ${server.mqttAlpnPort}`] : []),
     `  Admin API          ${server.apiUrl}`,
     `  Data directory     ${shown(server.dataDir)}`,
     ...(server.caCertPath ? [`  Development CA     ${ca}   (devices and the CLI trust this certificate)`] : []),
@@ -79,11 +80,15 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stdout.write(`${openListenerWarning(config.devOpenListener.host, server.openMqttPort)}\n`);
   }
 
+  // SIGHUP reloads the server certificates (the files are also watched).
+  const reload = (): void => void server.reloadTls();
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      process.off('SIGHUP', reload);
       void server.close().then(resolve);
     };
     process.on('SIGINT', stop);

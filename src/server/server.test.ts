@@ -51,6 +51,7 @@ test('the welcome text tells how to connect a first device', async () => {
     dataDir: join(process.cwd(), 'keyway-data'),
     caCertPath: join(process.cwd(), 'keyway-data', 'pki', 'ca.crt'),
     adminTokenCreatedAt: join(process.cwd(), 'keyway-data', 'admin-token'),
+    reloadTls: async () => true,
     close: async () => undefined,
   });
   assert.match(text, /mqtts:\/\/localhost:8883/);

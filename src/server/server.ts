@@ -2,23 +2,36 @@
  * The composition root: builds every part from the configuration, starts the listeners and
  * stops them in order. Nothing else in Keyway wires modules together.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { LocalBus } from '../bus/local-bus.js';
-import { ensureDevelopmentPki } from '../pki/development-ca.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
+import { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
+import { openCaKeyCustodies } from '../pki/custodies.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
 import { Broker, type BrokerOptions } from '../mqtt/broker.js';
+import { secureContextOptions } from '../mqtt/listener.js';
 import { createAdminApi } from '../api/admin-api.js';
 import { ensureAdminToken } from './admin-token.js';
 import { createLogger } from './logger.js';
+import {
+  CertificateReloader,
+  describeChains,
+  loadDevelopmentCertificates,
+  loadOperatorCertificates,
+  operatorCertificateFiles,
+  type LoadedCertificates,
+} from './tls-certificates.js';
 
 export interface RunningServer {
   readonly mqttPort: number;
   /** The development open listener's port, when the configuration asks for one. */
   readonly openMqttPort?: number;
+  /** The MQTT-by-ALPN listener's port, when the configuration asks for one. */
+  readonly mqttAlpnPort?: number;
   readonly apiPort: number;
   readonly apiUrl: string;
   readonly dataDir: string;
@@ -26,6 +39,11 @@ export interface RunningServer {
   readonly caCertPath?: string;
   /** Set on the start that created the admin token file. */
   readonly adminTokenCreatedAt?: string;
+  /**
+   * Reloads the server certificates (SIGHUP) on every TLS listener; resolves false, keeping the
+   * old ones, when the new ones do not load.
+   */
+  reloadTls(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -34,19 +52,17 @@ export interface ServerTuning {
   readonly mqttLimits?: BrokerOptions['limits'];
 }
 
-interface ServerTls {
-  readonly cert: string;
-  readonly key: string;
-  readonly caCertPath?: string;
+/** The operator's certificates when configured (checked: a bad chain stops the start), else the development CA's. */
+async function serverTls(config: Config): Promise<LoadedCertificates> {
+  const files = operatorCertificateFiles(config);
+  return files.length > 0 ? loadOperatorCertificates(files) : loadDevelopmentCertificates(config);
 }
 
-async function serverTls(config: Config): Promise<ServerTls> {
-  if (config.tls.certFile && config.tls.keyFile) {
-    return { cert: await readFile(config.tls.certFile, 'utf8'), key: await readFile(config.tls.keyFile, 'utf8') };
-  }
-  const pki = await ensureDevelopmentPki(config.dataDir, config.hostnames);
-  return { cert: pki.certPem, key: pki.keyPem, caCertPath: pki.caCertPath };
-}
+/** The secure-context options of `loaded` in the shape Node's https options take. */
+const httpsOptions = (loaded: LoadedCertificates): { cert: string[]; key: string[] } => ({
+  cert: [...loaded.credentials.cert],
+  key: [...loaded.credentials.key],
+});
 
 const urlHost = (host: string): string =>
   host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
@@ -58,6 +74,13 @@ export async function startServer(
 ): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = await serverTls(config);
+  if (tls.developmentCaPath) {
+    logger.warn(
+      { ca: tls.developmentCaPath },
+      'serving certificates of the development CA: for development only; install your own (tls.certificates) for real devices',
+    );
+  }
+  logger.info({ certificates: describeChains(tls.chains) }, 'server certificates');
   const store = await openSqliteStore(join(config.dataDir, 'keyway.db'));
   const stops: Array<() => Promise<void>> = [() => store.close()];
   const stopAll = async (): Promise<void> => {
@@ -67,33 +90,79 @@ export async function startServer(
     const adminToken = await ensureAdminToken(store, config.dataDir);
     const bus = new LocalBus();
     stops.push(() => bus.close());
-    const manager = new DeviceManagerService({ store, bus, logger: logger.child({ module: 'registry' }) });
+    // Secrets come from the environment at start and are never part of the configuration.
+    const custodies = await openCaKeyCustodies({
+      dataDir: config.dataDir,
+      ...(config.pki?.masterKeyFile ? { masterKeyFile: config.pki.masterKeyFile } : {}),
+      ...(process.env.KEYWAY_MASTER_KEY ? { masterKey: process.env.KEYWAY_MASTER_KEY } : {}),
+      ...(config.pki?.pkcs11 ? { pkcs11: config.pki.pkcs11 } : {}),
+      ...(process.env.KEYWAY_PKCS11_PIN ? { pkcs11Pin: process.env.KEYWAY_PKCS11_PIN } : {}),
+    });
+    stops.push(() => custodies.close());
+    const authorities = new CertificateAuthorityService({
+      store: store.pki,
+      custodies,
+      onRevoked: (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }),
+    });
+    const manager = new DeviceManagerService({
+      store,
+      bus,
+      logger: logger.child({ module: 'registry' }),
+      // Certificates and CAs Keyway's own PKI revoked, beside each registry's uploaded CRLs.
+      revocations: [authorities.revocationSource],
+    });
     stops.push(() => manager.close());
 
     const broker = new Broker({
       gateway: manager,
       bus,
       verifyAdminToken: adminToken.verify,
-      tls: { cert: tls.cert, key: tls.key },
+      tls: tls.credentials,
       host: config.mqtt.host,
       port: config.mqtt.port,
       logger: logger.child({ module: 'mqtt' }),
       limits: { ...config.mqttLimits, ...tuning.mqttLimits },
       ...(config.devOpenListener ? { openListener: config.devOpenListener } : {}),
+      ...(config.mqtt.alpn ? { alpnListener: { host: config.mqtt.alpn.host ?? config.mqtt.host, port: config.mqtt.alpn.port } } : {}),
     });
-    const { port: mqttPort, openPort: openMqttPort } = await broker.start();
+    const { port: mqttPort, openPort: openMqttPort, alpnPort: mqttAlpnPort } = await broker.start();
     stops.push(() => broker.close());
 
     const api = await createAdminApi({
       manager,
+      authorities,
       verifyAdminToken: adminToken.verify,
       logger: logger.child({ module: 'api' }),
-      https: { cert: tls.cert, key: tls.key },
+      https: httpsOptions(tls),
     });
     await api.listen({ host: config.api.host, port: config.api.port });
     stops.push(() => api.close());
     const address = api.server.address();
     const apiPort = typeof address === 'object' && address ? address.port : config.api.port;
+
+    // Every TLS listener, or none: the broker tries the new credentials first and throws if they do not load.
+    const applyTls = (loaded: LoadedCertificates): void => {
+      broker.setTlsCredentials(loaded.credentials);
+      (api.server as unknown as TlsServer).setSecureContext(secureContextOptions(loaded.credentials));
+    };
+    const files = operatorCertificateFiles(config);
+    const tlsLog = logger.child({ module: 'tls' });
+    const reloader = files.length > 0 ? new CertificateReloader(files, applyTls, tlsLog) : undefined;
+    if (reloader) {
+      await reloader.start();
+      stops.push(async () => reloader.close());
+    }
+    const reloadTls = async (): Promise<boolean> => {
+      if (reloader) return reloader.reload('reload requested');
+      try {
+        applyTls(await loadDevelopmentCertificates(config));
+        tlsLog.info('development server certificates reloaded');
+        return true;
+      } catch (e) {
+        tlsLog.error({ err: (e as Error).message }, 'server certificates not reloaded; the previous ones are still served');
+        return false;
+      }
+    };
 
     logger.info({ mqttPort, apiPort, dataDir: config.dataDir }, 'keyway started');
     if (openMqttPort !== undefined) {
@@ -106,11 +175,13 @@ export async function startServer(
     return {
       mqttPort,
       ...(openMqttPort !== undefined ? { openMqttPort } : {}),
+      ...(mqttAlpnPort !== undefined ? { mqttAlpnPort } : {}),
       apiPort,
       apiUrl: `https://${urlHost(config.api.host)}:${apiPort}`,
       dataDir: config.dataDir,
-      ...(tls.caCertPath ? { caCertPath: tls.caCertPath } : {}),
+      ...(tls.developmentCaPath ? { caCertPath: tls.developmentCaPath } : {}),
       ...(adminToken.createdAt ? { adminTokenCreatedAt: adminToken.createdAt } : {}),
+      reloadTls,
       close: () => {
         closing ??= stopAll().then(() => logger.info('keyway stopped'));
         return closing;

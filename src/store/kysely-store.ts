@@ -8,8 +8,12 @@ import type { DeviceName, LocationName, RegistryName } from '../domain/names.js'
 import type { DeviceConfig, DeviceState, Registry } from '../domain/resources.js';
 import type { DialectTraits } from './dialect.js';
 import type { Database, DevicesTable, RegistriesTable } from './schema.js';
+import { KyselyPkiStore } from './kysely-pki-store.js';
+import * as deviceCertificates from './device-certificates-store.js';
+import { normalizeSerial, type CertificateKey } from '../domain/certificate-keys.js';
 import {
   encodeNotificationConfigs,
+  encodeRegistryCredentials,
   numIdParam,
   toConfig,
   toCredential,
@@ -31,21 +35,32 @@ import type {
   ListQuery,
   NewConfigVersion,
   NewDevice,
+  RegistryCrlUpload,
   RegistryPatch,
+  ReplaceRegistryCrlResult,
   Store,
   StoredCredential,
 } from './store.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/** Thrown inside insertDevice's transaction to roll it back when a certificate is registered already. */
+class CertificateTaken extends Error {}
+
 /** How often a write that lost a race for a key is tried again before giving up. */
 const CONFLICT_RETRIES = 5;
+/** Rows per insert of CRL entries: 9 parameters each, far below SQLite's 32766-parameter cap. */
+const CRL_INSERT_BATCH = 500;
 
 export class KyselyStore implements Store {
+  readonly pki: KyselyPkiStore;
+
   constructor(
     protected readonly db: Kysely<Database>,
     protected readonly traits: DialectTraits,
-  ) {}
+  ) {
+    this.pki = new KyselyPkiStore(db, traits);
+  }
 
   // ---- registries ---------------------------------------------------------------------------
 
@@ -63,6 +78,8 @@ export class KyselyStore implements Store {
           http_enabled_state: registry.httpEnabledState,
           log_level: registry.logLevel,
           created_at: createdAt.getTime(),
+          credentials: encodeRegistryCredentials(registry.credentials),
+          device_auth_method: registry.deviceAuthMethod,
         })
         .execute();
       return 'created';
@@ -103,6 +120,8 @@ export class KyselyStore implements Store {
     if (patch.mqttEnabledState !== undefined) values.mqtt_enabled_state = patch.mqttEnabledState;
     if (patch.httpEnabledState !== undefined) values.http_enabled_state = patch.httpEnabledState;
     if (patch.logLevel !== undefined) values.log_level = patch.logLevel;
+    if (patch.credentials !== undefined) values.credentials = encodeRegistryCredentials(patch.credentials);
+    if (patch.deviceAuthMethod !== undefined) values.device_auth_method = patch.deviceAuthMethod;
     return this.db.transaction().execute(async (trx) => {
       if (Object.keys(values).length > 0) {
         await trx
@@ -136,6 +155,13 @@ export class KyselyStore implements Store {
           .limit(1)
           .executeTakeFirst();
         if (device) return 'not-empty';
+        for (const table of ['registry_crl_entries', 'registry_crls'] as const)
+          await trx
+            .deleteFrom(table)
+            .where('project', '=', name.project)
+            .where('location', '=', name.location)
+            .where('registry_id', '=', name.registry)
+            .execute();
         const result = await trx
           .deleteFrom('registries')
           .where('project', '=', name.project)
@@ -149,6 +175,92 @@ export class KyselyStore implements Store {
       if (this.traits.isForeignKeyViolation(e)) return 'not-empty';
       throw e;
     }
+  }
+
+  // ---- registry CRLs ------------------------------------------------------------------------
+
+  async replaceRegistryCrl(registry: RegistryName, crl: RegistryCrlUpload): Promise<ReplaceRegistryCrlResult> {
+    const issuer = crl.issuerSpkiSha256.toLowerCase();
+    const crlNumber = crl.crlNumber === undefined ? null : crl.crlNumber.toString();
+    const uploadedAt = crl.uploadedAt.getTime();
+    // Duplicate serials in one CRL collapse to one row (the primary key would refuse them).
+    const entries = new Map(crl.entries.map((e) => [normalizeSerial(e.serial), e.revocationTime.getTime()]));
+    try {
+      return await this.db.transaction().execute(async (trx): Promise<ReplaceRegistryCrlResult> => {
+        const exists = await trx
+          .selectFrom('registries')
+          .select('id')
+          .where('project', '=', registry.project)
+          .where('location', '=', registry.location)
+          .where('id', '=', registry.registry)
+          .executeTakeFirst();
+        if (!exists) return { status: 'registry-not-found' };
+        const stored = await trx
+          .selectFrom('registry_crls')
+          .select('crl_number')
+          .where('project', '=', registry.project)
+          .where('location', '=', registry.location)
+          .where('registry_id', '=', registry.registry)
+          .where('issuer_spki_sha256', '=', issuer)
+          .executeTakeFirst();
+        if (stored?.crl_number != null && crl.crlNumber !== undefined && BigInt(stored.crl_number) > crl.crlNumber)
+          return { status: 'stale', storedCrlNumber: BigInt(stored.crl_number) };
+        await trx
+          .deleteFrom('registry_crl_entries')
+          .where('project', '=', registry.project)
+          .where('location', '=', registry.location)
+          .where('registry_id', '=', registry.registry)
+          .where('issuer_spki_sha256', '=', issuer)
+          .execute();
+        await trx
+          .deleteFrom('registry_crls')
+          .where('project', '=', registry.project)
+          .where('location', '=', registry.location)
+          .where('registry_id', '=', registry.registry)
+          .where('issuer_spki_sha256', '=', issuer)
+          .execute();
+        const key = { project: registry.project, location: registry.location, registry_id: registry.registry, issuer_spki_sha256: issuer };
+        await trx.insertInto('registry_crls').values({ ...key, crl_number: crlNumber, uploaded_at: uploadedAt }).execute();
+        const rows = [...entries].map(([serial, revokedAt]) => ({
+          ...key,
+          serial,
+          revocation_time: revokedAt,
+          crl_number: crlNumber,
+          uploaded_at: uploadedAt,
+        }));
+        // Bounded batches: SQLite caps the number of bound parameters per statement.
+        for (let i = 0; i < rows.length; i += CRL_INSERT_BATCH)
+          await trx.insertInto('registry_crl_entries').values(rows.slice(i, i + CRL_INSERT_BATCH)).execute();
+        return { status: 'replaced' };
+      });
+    } catch (e) {
+      if (this.traits.isForeignKeyViolation(e)) return { status: 'registry-not-found' };
+      throw e;
+    }
+  }
+
+  async revokedInRegistry(registry: RegistryName, keys: readonly CertificateKey[]): Promise<Set<CertificateKey>> {
+    const wanted = new Map<string, CertificateKey>();
+    for (const key of keys) {
+      const m = /^serial:([0-9a-f]+)\/([0-9a-f]+)$/.exec(key);
+      if (m) wanted.set(`${m[1]}/${m[2]}`, key);
+    }
+    const revoked = new Set<CertificateKey>();
+    if (wanted.size === 0) return revoked;
+    const serials = [...new Set([...wanted.keys()].map((k) => k.slice(k.indexOf('/') + 1)))];
+    const rows = await this.db
+      .selectFrom('registry_crl_entries')
+      .select(['issuer_spki_sha256', 'serial'])
+      .where('project', '=', registry.project)
+      .where('location', '=', registry.location)
+      .where('registry_id', '=', registry.registry)
+      .where('serial', 'in', serials)
+      .execute();
+    for (const row of rows) {
+      const key = wanted.get(`${row.issuer_spki_sha256}/${row.serial}`);
+      if (key !== undefined) revoked.add(key);
+    }
+    return revoked;
   }
 
   // ---- devices ------------------------------------------------------------------------------
@@ -198,6 +310,11 @@ export class KyselyStore implements Store {
           })
           .execute();
         await this.#insertCredentials(trx, numId, device.credentials);
+        if (device.certificates?.length) {
+          const inserted = await deviceCertificates.insertDeviceCertificatesIn(trx, numId, device.certificates);
+          // Roll the device back with the certificate: the caller learns which key was taken.
+          if (inserted !== 'created') throw new CertificateTaken();
+        }
         await trx
           .insertInto('device_configs')
           .values({
@@ -211,9 +328,14 @@ export class KyselyStore implements Store {
         return 'created';
       });
     } catch (e) {
+      if (e instanceof CertificateTaken) return 'certificate-taken';
       // Lost a race with a concurrent insert (databases that let two writers in): say which key.
-      if (this.traits.isUniqueViolation(e))
-        return (await this.#deviceRow(this.db, name, { id: name.device })) ? 'id-taken' : 'num-id-taken';
+      if (this.traits.isUniqueViolation(e)) {
+        if (await this.#deviceRow(this.db, name, { id: name.device })) return 'id-taken';
+        for (const c of device.certificates ?? [])
+          if (await deviceCertificates.getDeviceCertificate(this.db, c.fingerprint)) return 'certificate-taken';
+        return 'num-id-taken';
+      }
       if (this.traits.isForeignKeyViolation(e)) return 'registry-not-found';
       throw e;
     }
@@ -297,6 +419,7 @@ export class KyselyStore implements Store {
       if (!record) return undefined;
       // Explicit rather than relying on ON DELETE CASCADE being enabled on the connection.
       await trx.deleteFrom('device_credentials').where('device_num_id', '=', key).execute();
+      await trx.deleteFrom('device_certificates').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('device_configs').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('device_states').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('devices').where('num_id', '=', key).execute();
@@ -460,6 +583,28 @@ export class KyselyStore implements Store {
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
       .execute();
+  }
+
+  // ---- device certificates (device-certificates-store.ts) -----------------------------------
+
+  insertDeviceCertificate(numId: string, certificate: deviceCertificates.NewDeviceCertificate) {
+    return deviceCertificates.insertDeviceCertificate(this.db, this.traits, numId, certificate);
+  }
+
+  getDeviceCertificate(fingerprint: string) {
+    return deviceCertificates.getDeviceCertificate(this.db, fingerprint);
+  }
+
+  listDeviceCertificates(numId: string) {
+    return deviceCertificates.listDeviceCertificates(this.db, numId);
+  }
+
+  updateDeviceCertificateState(fingerprint: string, state: deviceCertificates.StoredDeviceCertificate['state'], at: Date) {
+    return deviceCertificates.updateDeviceCertificateState(this.db, fingerprint, state, at);
+  }
+
+  deleteDeviceCertificate(fingerprint: string) {
+    return deviceCertificates.deleteDeviceCertificate(this.db, fingerprint);
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,9 @@
  */
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DialectTraits } from './dialect.js';
+import { pkiSchema } from './pki-migration.js';
+import { registryTrustMigration } from './registry-trust-migration.js';
+import { deviceCertificatesMigration } from './device-certificates-migration.js';
 
 function initialSchema(traits: DialectTraits): Migration {
   return {
@@ -111,6 +114,9 @@ function initialSchema(traits: DialectTraits): Migration {
 export function migrations(traits: DialectTraits): Record<string, Migration> {
   return {
     '0001_initial_schema': initialSchema(traits),
+    '0002_pki': pkiSchema(traits),
+    '0003_registry_trust': registryTrustMigration(),
+    '0004_device_certificates': deviceCertificatesMigration(),
   };
 }
 

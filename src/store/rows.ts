@@ -4,6 +4,7 @@
  */
 import type { Selectable } from 'kysely';
 import {
+  DEVICE_AUTH_METHODS,
   GATEWAY_AUTH_METHODS,
   GATEWAY_TYPES,
   HTTP_STATES,
@@ -14,6 +15,7 @@ import {
   type DeviceState,
   type EventNotificationConfig,
   type Registry,
+  type RegistryCredential,
 } from '../domain/resources.js';
 import type { DeviceRecord, StoredCredential } from './store.js';
 import type {
@@ -74,11 +76,87 @@ function decodeNotificationConfigs(json: string): EventNotificationConfig[] {
   });
 }
 
+/**
+ * Registry CA credentials as JSON text: the PEM as given, its output details (times in epoch
+ * milliseconds) and the provisioning template (config data in base64).
+ */
+export function encodeRegistryCredentials(credentials: readonly RegistryCredential[]): string {
+  return JSON.stringify(
+    credentials.map(({ publicKeyCertificate: c, provisioningTemplate: t }) => ({
+      certificate: c.certificate,
+      ...(c.x509Details
+        ? {
+            x509Details: {
+              ...c.x509Details,
+              startTime: c.x509Details.startTime.getTime(),
+              expiryTime: c.x509Details.expiryTime.getTime(),
+            },
+          }
+        : {}),
+      ...(t
+        ? {
+            provisioningTemplate: {
+              deviceId: t.deviceId,
+              ...(t.metadata !== undefined ? { metadata: t.metadata } : {}),
+              ...(t.configData !== undefined ? { configData: t.configData.toString('base64') } : {}),
+              ...(t.gatewayType !== undefined ? { gatewayType: t.gatewayType } : {}),
+            },
+          }
+        : {}),
+    })),
+  );
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function decodeRegistryCredentials(json: string): RegistryCredential[] {
+  const parsed: unknown = JSON.parse(json);
+  if (!Array.isArray(parsed)) throw new Error('store: registry credentials are not an array');
+  return parsed.map((c: unknown): RegistryCredential => {
+    if (!isRecord(c) || typeof c.certificate !== 'string') throw new Error('store: malformed registry credential');
+    const d = c.x509Details;
+    const t = c.provisioningTemplate;
+    if (d !== undefined && !isRecord(d)) throw new Error('store: malformed registry credential details');
+    if (t !== undefined && (!isRecord(t) || typeof t.deviceId !== 'string'))
+      throw new Error('store: malformed provisioning template');
+    return {
+      publicKeyCertificate: {
+        format: 'X509_CERTIFICATE_PEM',
+        certificate: c.certificate,
+        ...(d
+          ? {
+              x509Details: {
+                issuer: String(d.issuer),
+                subject: String(d.subject),
+                startTime: new Date(Number(d.startTime)),
+                expiryTime: new Date(Number(d.expiryTime)),
+                signatureAlgorithm: String(d.signatureAlgorithm),
+                publicKeyType: String(d.publicKeyType),
+              },
+            }
+          : {}),
+      },
+      ...(t
+        ? {
+            provisioningTemplate: {
+              deviceId: t.deviceId as string,
+              ...(t.metadata !== undefined ? { metadata: decodeMetadata(JSON.stringify(t.metadata)) } : {}),
+              ...(typeof t.configData === 'string' ? { configData: Buffer.from(t.configData, 'base64') } : {}),
+              ...(t.gatewayType !== undefined
+                ? { gatewayType: oneOf(GATEWAY_TYPES, String(t.gatewayType), 'provisioning template gatewayType') }
+                : {}),
+            },
+          }
+        : {}),
+    };
+  });
+}
+
 export function toRegistry(row: RegistryRow): Registry {
   return {
     name: { project: row.project, location: row.location, registry: row.id },
-    credentials: [],
-    deviceAuthMethod: 'JWT_OR_CERTIFICATE',
+    credentials: decodeRegistryCredentials(row.credentials),
+    deviceAuthMethod: oneOf(DEVICE_AUTH_METHODS, row.device_auth_method, 'device_auth_method'),
     eventNotificationConfigs: decodeNotificationConfigs(row.event_notification_configs),
     ...(row.state_notification_topic !== null
       ? { stateNotificationConfig: { pubsubTopicName: row.state_notification_topic } }

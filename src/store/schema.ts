@@ -5,6 +5,8 @@
  * numbers from better-sqlite3 and as strings from pg, so reads accept both.
  */
 import type { ColumnType } from 'kysely';
+import type { CertificateAuthoritiesTable, IssuedCertificatesTable } from './pki-schema.js';
+import type { DeviceCertificatesTable } from './device-certificates-schema.js';
 
 /** A bigint column: written as a number (all our values are below 2^53), read as whatever the driver gives. */
 export type Int64 = ColumnType<number | string | bigint, number | string, number | string>;
@@ -22,6 +24,32 @@ export interface RegistriesTable {
   http_enabled_state: string;
   log_level: string;
   created_at: Int64;
+  /** JSON array of stored registry CA credentials (rows.ts encodes them). */
+  credentials: ColumnType<string, string | undefined, string>;
+  device_auth_method: ColumnType<string, string | undefined, string>;
+}
+
+/** The latest CRL uploaded to a registry per issuer (its CRL number, decimal text, guards replays). */
+export interface RegistryCrlsTable {
+  project: string;
+  location: string;
+  registry_id: string;
+  issuer_spki_sha256: string;
+  crl_number: string | null;
+  uploaded_at: Int64;
+}
+
+/** One revoked serial of an uploaded CRL; replaced with the issuer's CRL on every upload. */
+export interface RegistryCrlEntriesTable {
+  project: string;
+  location: string;
+  registry_id: string;
+  issuer_spki_sha256: string;
+  /** normalizeSerial() form. */
+  serial: string;
+  revocation_time: Int64;
+  crl_number: string | null;
+  uploaded_at: Int64;
 }
 
 export interface DevicesTable {
@@ -83,9 +111,14 @@ export interface SettingsTable {
 
 export interface Database {
   registries: RegistriesTable;
+  registry_crls: RegistryCrlsTable;
+  registry_crl_entries: RegistryCrlEntriesTable;
   devices: DevicesTable;
   device_credentials: DeviceCredentialsTable;
   device_configs: DeviceConfigsTable;
   device_states: DeviceStatesTable;
   settings: SettingsTable;
+  certificate_authorities: CertificateAuthoritiesTable;
+  device_certificates: DeviceCertificatesTable;
+  issued_certificates: IssuedCertificatesTable;
 }

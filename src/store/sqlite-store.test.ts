@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import type { DeviceName, RegistryName } from '../domain/names.js';
 import type { Registry } from '../domain/resources.js';
+import { SQLITE } from './dialect.js';
+import { migrations as allMigrations } from './migrations.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { NewDevice, Store } from './store.js';
 
@@ -58,7 +60,7 @@ describe('openSqliteStore', () => {
     const raw = new BetterSqlite3(path, { readonly: true });
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     const migrations = raw.prepare('select name from kysely_migration').all() as { name: string }[];
-    assert.deepEqual(migrations.map((m) => m.name), ['0001_initial_schema']);
+    assert.deepEqual(migrations.map((m) => m.name), Object.keys(allMigrations(SQLITE)).sort());
     raw.close();
 
     const again = await openSqliteStore(path);

@@ -3,7 +3,15 @@
  * It records facts and reports outcomes as values ('not-found', 'stale', …); deciding what a
  * caller did wrong, and saying so, is the services' job. Validation happens before the store.
  */
+import type { CertificateKey } from '../domain/certificate-keys.js';
 import type { DeviceName, LocationName, RegistryName } from '../domain/names.js';
+import type { PkiStore } from './pki-store.js';
+import type {
+  InsertDeviceCertificateResult,
+  NewDeviceCertificate,
+  StoredDeviceCertificate,
+  UpdateDeviceCertificateResult,
+} from './device-certificates-store.js';
 import type {
   Device,
   DeviceConfig,
@@ -56,9 +64,12 @@ export interface NewDevice {
   /** Data of config version 1, created with the device. */
   readonly configData: Buffer;
   readonly createdAt: Date;
+  /** Device certificates registered with the device, in the same transaction (just-in-time provisioning). */
+  readonly certificates?: readonly NewDeviceCertificate[];
 }
 
-export type InsertDeviceResult = 'created' | 'registry-not-found' | 'id-taken' | 'num-id-taken';
+/** 'certificate-taken': one of `certificates` is registered already (nothing was written). */
+export type InsertDeviceResult = 'created' | 'registry-not-found' | 'id-taken' | 'num-id-taken' | 'certificate-taken';
 
 /** Fields of a device to overwrite; absent fields are left alone. */
 export interface DevicePatch {
@@ -76,7 +87,31 @@ export interface RegistryPatch {
   readonly mqttEnabledState?: Registry['mqttEnabledState'];
   readonly httpEnabledState?: Registry['httpEnabledState'];
   readonly logLevel?: Registry['logLevel'];
+  readonly credentials?: Registry['credentials'];
+  readonly deviceAuthMethod?: Registry['deviceAuthMethod'];
 }
+
+/** One revoked certificate of a CRL uploaded to a registry. */
+export interface RegistryCrlEntry {
+  /** Any hex form; stored normalized (normalizeSerial). */
+  readonly serial: string;
+  readonly revocationTime: Date;
+}
+
+export interface RegistryCrlUpload {
+  /** SHA-256 (hex) of the CRL issuer's SubjectPublicKeyInfo DER. */
+  readonly issuerSpkiSha256: string;
+  /** The CRL's cRLNumber, when it has one. */
+  readonly crlNumber: bigint | undefined;
+  readonly entries: readonly RegistryCrlEntry[];
+  readonly uploadedAt: Date;
+}
+
+export type ReplaceRegistryCrlResult =
+  | { readonly status: 'replaced' }
+  | { readonly status: 'registry-not-found' }
+  /** A CRL with a higher number than this one is already stored for the issuer. */
+  | { readonly status: 'stale'; readonly storedCrlNumber: bigint };
 
 export interface ListQuery {
   /** Keyset paging: only ids sorting after this one. */
@@ -115,6 +150,9 @@ export interface ActivityUpdate {
 }
 
 export interface Store {
+  /** Keyway's own certificate authorities and the certificates they issued. */
+  readonly pki: PkiStore;
+
   insertRegistry(registry: Registry, createdAt: Date): Promise<'created' | 'exists'>;
   getRegistry(name: RegistryName): Promise<Registry | undefined>;
   /** Ordered by id. */
@@ -122,6 +160,14 @@ export interface Store {
   updateRegistry(name: RegistryName, patch: RegistryPatch): Promise<Registry | undefined>;
   /** Refused with 'not-empty' while any device remains, atomically with respect to device inserts. */
   deleteRegistry(name: RegistryName): Promise<'deleted' | 'not-found' | 'not-empty'>;
+
+  /**
+   * Replaces the registry's revoked serials of that issuer with the CRL's, in one transaction;
+   * 'stale' (nothing written) when the stored CRL of the issuer has a higher CRL number.
+   */
+  replaceRegistryCrl(registry: RegistryName, crl: RegistryCrlUpload): Promise<ReplaceRegistryCrlResult>;
+  /** Those of `keys` an uploaded CRL of the registry revokes; only `serial:` keys can match. */
+  revokedInRegistry(registry: RegistryName, keys: readonly CertificateKey[]): Promise<Set<CertificateKey>>;
 
   /** The device, its credentials and config version 1, in one transaction. */
   insertDevice(device: NewDevice): Promise<InsertDeviceResult>;
@@ -156,6 +202,16 @@ export interface Store {
 
   getSetting(key: string): Promise<string | undefined>;
   putSetting(key: string, value: string): Promise<void>;
+
+  /** A certificate belongs to one device: 'exists' when its fingerprint is registered anywhere. */
+  insertDeviceCertificate(numId: string, certificate: NewDeviceCertificate): Promise<InsertDeviceCertificateResult>;
+  getDeviceCertificate(fingerprint: string): Promise<StoredDeviceCertificate | undefined>;
+  /** Oldest first. */
+  listDeviceCertificates(numId: string): Promise<StoredDeviceCertificate[]>;
+  /** Read and written in one transaction; REVOKED is never left ('revoked', nothing written). */
+  updateDeviceCertificateState(fingerprint: string, state: StoredDeviceCertificate['state'], at: Date): Promise<UpdateDeviceCertificateResult>;
+  /** The deleted certificate, or undefined when there was none. */
+  deleteDeviceCertificate(fingerprint: string): Promise<StoredDeviceCertificate | undefined>;
 
   close(): Promise<void>;
 }

@@ -40,10 +40,10 @@ export class RawClient {
     );
   }
 
-  /** Over TLS, trusting `ca`. */
-  static open(port: number, ca: string, version: ProtocolVersion = 4): Promise<RawClient> {
+  /** Over TLS, trusting `ca`; `clientCertificate` is presented in the handshake. */
+  static open(port: number, ca: string, version: ProtocolVersion = 4, clientCertificate: { key?: string; cert?: string } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [ca] }, () =>
+      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [ca], ...clientCertificate }, () =>
         resolve(new RawClient(socket, version)),
       );
       socket.once('error', reject);

@@ -16,6 +16,7 @@ import {
 import { collect, dataOrFile, readInputFile, scopeOf, withApiContext } from '../command-kit.js';
 import type { CliContext } from '../context.js';
 import { UsageError, type CliIo } from '../io.js';
+import { registerDeviceCertificateCommands } from './device-certificates.js';
 
 interface DeviceFlags {
   registry: string;
@@ -208,4 +209,6 @@ export function registerDevices(program: Command, io: CliIo): void {
       await (await ctx.client()).sendCommandToDevice(await ctx.device(f.registry, id), data, f.subfolder);
       out.status(`Sent command to device [${id}].`);
     });
+
+  registerDeviceCertificateCommands(devices, io);
 }

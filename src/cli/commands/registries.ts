@@ -1,9 +1,22 @@
-/** `keyway registries create|describe|list|update|delete`. */
-import type { Command } from 'commander';
-import type { ApiDeviceRegistry, ApiDeviceRegistryInput } from '../../api/wire-types.js';
+/** `keyway registries create|describe|list|update|delete` and `keyway registries crl upload`. */
+import { InvalidArgumentError, type Command } from 'commander';
+import type {
+  ApiDeviceRegistry,
+  ApiDeviceRegistryInput,
+  ApiProvisioningTemplate,
+  ApiRegistryCredential,
+} from '../../api/wire-types.js';
+import { DEVICE_AUTH_METHODS, type DeviceAuthMethod } from '../../domain/resources.js';
 import { parseEventNotificationConfig, parseLogLevel } from '../arg-parsers.js';
-import { collect, scopeOf, withApiContext } from '../command-kit.js';
+import { collect, readInputFile, scopeOf, withApiContext } from '../command-kit.js';
+import type { CliContext } from '../context.js';
 import { UsageError, type CliIo } from '../io.js';
+
+/** A `--ca-certificate-file` with the `--provisioning-template-file` that followed it, if any. */
+interface CaFlag {
+  readonly certificateFile: string;
+  templateFile?: string;
+}
 
 interface RegistryFlags {
   enableMqttConfig?: boolean;
@@ -11,10 +24,37 @@ interface RegistryFlags {
   eventNotificationConfig?: string[];
   statePubsubTopic?: string;
   logLevel?: string;
+  caCertificateFile?: CaFlag[];
+  provisioningTemplateFile?: string;
+  clearCaCertificates?: boolean;
+  deviceAuthMethod?: string;
 }
 
 function withRegistryFlags(cmd: Command): Command {
+  // Commander parses flags in command-line order: a template attaches to the CA just before it.
+  const cas: CaFlag[] = [];
   return cmd
+    .option(
+      '--ca-certificate-file <file>',
+      'PEM CA certificate that signs device certificates; repeatable (on update, replaces the list)',
+      (file: string): CaFlag[] => {
+        cas.push({ certificateFile: file });
+        return cas;
+      },
+    )
+    .option(
+      '--provisioning-template-file <file>',
+      'JSON provisioning template {deviceId, metadata?, configData? (base64), gatewayType?} for the --ca-certificate-file just before it',
+      (file: string): string => {
+        const last = cas.at(-1);
+        if (!last) throw new InvalidArgumentError('must follow the --ca-certificate-file it applies to');
+        if (last.templateFile !== undefined) throw new InvalidArgumentError('only one template per --ca-certificate-file');
+        last.templateFile = file;
+        return file;
+      },
+    )
+    .option('--clear-ca-certificates', 'remove every CA certificate from the registry (update only)')
+    .option('--device-auth-method <method>', 'jwt-or-certificate, jwt-only or certificate-only')
     .option('--enable-mqtt-config', 'accept MQTT connections from the registry\'s devices')
     .option('--no-enable-mqtt-config', 'refuse MQTT connections')
     .option('--enable-http-config', 'accept HTTP bridge requests from the registry\'s devices')
@@ -24,8 +64,44 @@ function withRegistryFlags(cmd: Command): Command {
     .option('--log-level <level>', 'device log level: none, error, info or debug');
 }
 
+const AUTH_METHODS: ReadonlyMap<string, DeviceAuthMethod> = new Map(
+  DEVICE_AUTH_METHODS.filter((m) => m !== 'DEVICE_AUTH_METHOD_UNSPECIFIED').map((m) => [m.toLowerCase().replace(/_/g, '-'), m]),
+);
+
+function parseDeviceAuthMethod(value: string): DeviceAuthMethod {
+  const method = AUTH_METHODS.get(value.toLowerCase());
+  if (!method) throw new UsageError(`--device-auth-method: '${value}' is not one of ${[...AUTH_METHODS.keys()].join(', ')}`);
+  return method;
+}
+
+async function readTemplate(ctx: CliContext, file: string): Promise<ApiProvisioningTemplate> {
+  const text = (await readInputFile(ctx, '--provisioning-template-file', file)).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--provisioning-template-file: ${file} is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new UsageError(`--provisioning-template-file: ${file} must hold a JSON object`);
+  // The server checks the fields and names any mistake.
+  return parsed as ApiProvisioningTemplate;
+}
+
+async function caCredentials(ctx: CliContext, cas: readonly CaFlag[]): Promise<ApiRegistryCredential[]> {
+  return Promise.all(
+    cas.map(async (ca) => ({
+      publicKeyCertificate: {
+        format: 'X509_CERTIFICATE_PEM' as const,
+        certificate: (await readInputFile(ctx, '--ca-certificate-file', ca.certificateFile)).toString('utf8'),
+      },
+      ...(ca.templateFile !== undefined ? { provisioningTemplate: await readTemplate(ctx, ca.templateFile) } : {}),
+    })),
+  );
+}
+
 /** The body and update mask the given flags describe. */
-function registryBody(f: RegistryFlags): { body: ApiDeviceRegistryInput; mask: string[] } {
+async function registryBody(ctx: CliContext, f: RegistryFlags): Promise<{ body: ApiDeviceRegistryInput; mask: string[] }> {
   const body: { -readonly [K in keyof ApiDeviceRegistryInput]: ApiDeviceRegistryInput[K] } = {};
   const mask: string[] = [];
   if (f.enableMqttConfig !== undefined) {
@@ -48,6 +124,16 @@ function registryBody(f: RegistryFlags): { body: ApiDeviceRegistryInput; mask: s
     body.logLevel = parseLogLevel(f.logLevel);
     mask.push('log_level');
   }
+  if (f.clearCaCertificates && f.caCertificateFile?.length)
+    throw new UsageError('give --ca-certificate-file or --clear-ca-certificates, not both');
+  if (f.caCertificateFile?.length || f.clearCaCertificates) {
+    body.credentials = await caCredentials(ctx, f.caCertificateFile ?? []);
+    mask.push('credentials');
+  }
+  if (f.deviceAuthMethod !== undefined) {
+    body.deviceAuthMethod = parseDeviceAuthMethod(f.deviceAuthMethod);
+    mask.push('device_auth_method');
+  }
   return { body, mask };
 }
 
@@ -60,7 +146,7 @@ export function registerRegistries(program: Command, io: CliIo): void {
     .description('create a registry (and remember --project/--region for later commands)')
     .action(async (id: string, f: RegistryFlags, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
-      const { body } = registryBody(f);
+      const { body } = await registryBody(ctx, f);
       const client = await ctx.client();
       const created = await client.createRegistry(await ctx.location(), { id, ...body });
       await ctx.rememberFlags();
@@ -92,11 +178,25 @@ export function registerRegistries(program: Command, io: CliIo): void {
     .description('change the settings given as flags')
     .action(async (id: string, f: RegistryFlags, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
-      const { body, mask } = registryBody(f);
+      const { body, mask } = await registryBody(ctx, f);
       if (mask.length === 0) throw new UsageError('nothing to update: give at least one setting flag');
       const updated = await (await ctx.client()).patchRegistry(await ctx.registry(id), body, mask);
       out.status(`Updated registry [${updated.id}].`);
       if (out.format !== 'default') out.resource(updated);
+    });
+
+  const crl = registries.command('crl').description("certificate revocation lists of the registry's CAs");
+  withApiContext(crl.command('upload').argument('<file>', 'CRL file: PEM or DER'))
+    .requiredOption('--registry <id>', 'registry id')
+    .description("upload a CRL signed by one of the registry's CA certificates; the certificates it lists are cut off")
+    .action(async (file: string, f: { registry: string }, cmd: Command) => {
+      const { ctx, out } = scopeOf(cmd, io);
+      const data = await readInputFile(ctx, 'CRL file', file);
+      // DER travels as base64; PEM as it is.
+      const text = data.subarray(0, 64).toString('latin1').includes('-----BEGIN') ? data.toString('utf8') : data.toString('base64');
+      const result = await (await ctx.client()).uploadRegistryCrl(await ctx.registry(f.registry), text);
+      out.status(`Uploaded CRL of [${result.issuer}] to registry [${f.registry}]: ${result.revokedCount} revoked certificate(s).`);
+      if (out.format !== 'default') out.resource(result);
     });
 
   withApiContext(registries.command('delete').argument('<id>', 'registry id'))

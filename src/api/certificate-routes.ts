@@ -1,0 +1,146 @@
+/**
+ * Admin API routes of device certificates (Keyway's extension, AWS IoT style):
+ * `…/devices/{device}/certificates[/{fingerprint}]`. Appended to ADMIN_ROUTES in routes.ts.
+ */
+import { formatDevice, parseDevice, type DeviceName } from '../domain/names.js';
+import type { DeviceCertificate } from '../registry/device-certificates.js';
+import { parseMaskPaths } from './field-mask.js';
+import { EmptySchema, RFC3339_PATTERN, type JsonSchema } from './json-schemas.js';
+import { timestampToJson } from './proto-json.js';
+import type { ApiRoute, RouteRequest } from './routes.js';
+import type { ApiDeviceCertificate, ApiListDeviceCertificatesResponse, ApiRegisterDeviceCertificateRequest } from './wire-types.js';
+
+const DEVICE = '/v1/projects/{project}/locations/{location}/registries/{registry}/devices/{device}';
+const CERTIFICATES = `${DEVICE}/certificates`;
+const CERTIFICATE = `${CERTIFICATES}/{fingerprint}`;
+const operation = 'keyway.projects.locations.registries.devices.certificates';
+
+const deviceOf = (p: RouteRequest['params']): DeviceName =>
+  parseDevice(`projects/${p.project}/locations/${p.location}/registries/${p.registry}/devices/${p.device}`, 'name');
+
+const timestamp: JsonSchema = { type: 'string', pattern: RFC3339_PATTERN };
+const text = (maxLength: number): JsonSchema => ({ type: 'string', maxLength });
+const STATES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_ACTIVATION'];
+
+export const DeviceCertificateSchema: JsonSchema = {
+  title: 'DeviceCertificate',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: text(2048),
+    fingerprint: text(64),
+    state: { type: 'string', enum: STATES },
+    certificatePem: text(64 * 1024),
+    subject: text(4096),
+    issuer: text(4096),
+    serialNumber: text(64),
+    startTime: timestamp,
+    expiryTime: timestamp,
+    createTime: timestamp,
+    updateTime: timestamp,
+  },
+};
+
+export const RegisterDeviceCertificateRequestSchema: JsonSchema = {
+  title: 'RegisterDeviceCertificateRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    // The leaf plus up to four intermediates, each at most 32 KiB.
+    certificatePem: text(5 * 32 * 1024),
+    state: { type: 'string', enum: ['ACTIVE', 'INACTIVE'] },
+  },
+  required: ['certificatePem'],
+};
+
+const UpdateDeviceCertificateSchema: JsonSchema = {
+  title: 'DeviceCertificateUpdate',
+  type: 'object',
+  additionalProperties: true,
+  properties: { state: { type: 'string', enum: STATES } },
+};
+
+const ListDeviceCertificatesResponseSchema: JsonSchema = {
+  title: 'ListDeviceCertificatesResponse',
+  type: 'object',
+  additionalProperties: false,
+  properties: { deviceCertificates: { type: 'array', items: DeviceCertificateSchema } },
+};
+
+export function deviceCertificateToJson(c: DeviceCertificate): ApiDeviceCertificate {
+  return {
+    name: `${formatDevice(c.device)}/certificates/${c.fingerprint}`,
+    fingerprint: c.fingerprint,
+    state: c.state,
+    certificatePem: c.certificatePem,
+    subject: c.subject,
+    issuer: c.issuer,
+    serialNumber: c.serialNumber,
+    startTime: timestampToJson(c.notBefore),
+    expiryTime: timestampToJson(c.notAfter),
+    createTime: timestampToJson(c.createTime),
+    updateTime: timestampToJson(c.updateTime),
+  };
+}
+
+export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
+  {
+    operationId: `${operation}.create`,
+    method: 'POST',
+    path: CERTIFICATES,
+    summary: "Registers an X.509 certificate to a device; it must verify against the registry's CA certificates.",
+    body: RegisterDeviceCertificateRequestSchema,
+    response: DeviceCertificateSchema,
+    handle: async ({ params, body }, { manager }) => {
+      const b = body as ApiRegisterDeviceCertificateRequest;
+      return deviceCertificateToJson(await manager.registerDeviceCertificate(deviceOf(params), b.certificatePem, b.state ?? 'ACTIVE'));
+    },
+  },
+  {
+    operationId: `${operation}.list`,
+    method: 'GET',
+    path: CERTIFICATES,
+    summary: "Lists a device's registered certificates.",
+    response: ListDeviceCertificatesResponseSchema,
+    handle: async ({ params }, { manager }): Promise<ApiListDeviceCertificatesResponse> => {
+      const certificates = await manager.listDeviceCertificates(deviceOf(params));
+      return certificates.length ? { deviceCertificates: certificates.map(deviceCertificateToJson) } : {};
+    },
+  },
+  {
+    operationId: `${operation}.get`,
+    method: 'GET',
+    path: CERTIFICATE,
+    summary: 'Gets a device certificate by the SHA-256 of its DER.',
+    response: DeviceCertificateSchema,
+    handle: async ({ params }, { manager }) =>
+      deviceCertificateToJson(await manager.getDeviceCertificate(deviceOf(params), params.fingerprint ?? '')),
+  },
+  {
+    operationId: `${operation}.patch`,
+    method: 'PATCH',
+    path: CERTIFICATE,
+    summary: 'Changes the state of a device certificate (updateMask=state): ACTIVE, INACTIVE, or REVOKED for good.',
+    query: { properties: { updateMask: { type: 'string', maxLength: 4096 } }, required: ['updateMask'] },
+    body: UpdateDeviceCertificateSchema,
+    response: DeviceCertificateSchema,
+    handle: async ({ params, query, body }, { manager }) => {
+      const mask = parseMaskPaths(typeof query.updateMask === 'string' ? query.updateMask : undefined);
+      const state = (body as { state?: unknown }).state;
+      return deviceCertificateToJson(
+        await manager.updateDeviceCertificateState(deviceOf(params), params.fingerprint ?? '', String(state ?? ''), mask),
+      );
+    },
+  },
+  {
+    operationId: `${operation}.delete`,
+    method: 'DELETE',
+    path: CERTIFICATE,
+    summary: 'Deletes a device certificate; connections made with it end.',
+    response: EmptySchema,
+    handle: async ({ params }, { manager }) => {
+      await manager.deleteDeviceCertificate(deviceOf(params), params.fingerprint ?? '');
+      return {};
+    },
+  },
+];

@@ -1,0 +1,66 @@
+/**
+ * Devices authenticated by the client certificate of their TLS connection (AWS IoT style). The
+ * listener requests a certificate without verifying it; the device manager verifies the chain
+ * against the CAs of the registry the client id names, the certificate's registration and state,
+ * and revocations. The connection then lives until the chain's earliest notAfter, and a
+ * revocation of any certificate of the chain ends it (certificate-connections).
+ */
+import { createHash } from 'node:crypto';
+import type { CertificateAuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
+import type { Connection } from './connection.js';
+import type { BrokerContext } from './context.js';
+import { recordDeviceError } from './device-errors.js';
+import type { DeviceSession } from './device-session.js';
+import { REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
+
+export const CERTIFICATE_EXPIRED_MESSAGE = 'mqtt: SERVER: The client certificate expired.';
+
+export type CertificateVerification =
+  | { readonly ok: true; readonly device: CertificateAuthenticatedDevice; readonly expiresInMs: number }
+  | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
+
+/** SHA-256 (hex) of a certificate's DER: how a refused certificate is named in the log. */
+export const certificateFingerprint = (der: Buffer): string => createHash('sha256').update(der).digest('hex');
+
+/**
+ * Verifies the presented `chain` (leaf first, DER) for `clientId`. A certificate that does not
+ * verify is "not authorised" (0x87 in MQTT 5): there is no user name or password involved, so
+ * "bad user name or password" (0x86, what a bad JWT gets) would mislead whoever reads it.
+ */
+export async function verifyDeviceCertificate(
+  ctx: BrokerContext,
+  conn: Connection,
+  clientId: string,
+  chain: readonly Buffer[],
+): Promise<CertificateVerification> {
+  const mark = ctx.revocations.mark();
+  let result: DeviceAuthResult<CertificateAuthenticatedDevice>;
+  try {
+    result = await ctx.gateway.authenticateCertificate(clientId, chain, ctx.now());
+  } catch (e) {
+    conn.log.warn({ err: e }, 'device certificate authentication could not complete');
+    return { ok: false, refusal: REFUSAL.unavailable, reason: 'could not complete' };
+  }
+  if (!result.ok) return { ok: false, refusal: REFUSAL.notAuthorized, reason: result.reason };
+  const device = result.device;
+  // A CertificatesRevoked or DeviceRevoked that arrived while the chain was being checked.
+  if (ctx.revocations.revokedSince(mark, device)) {
+    return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'revoked while authenticating' };
+  }
+  const expiresInMs = device.notAfter.getTime() - ctx.now().getTime();
+  if (expiresInMs <= 0) return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'certificate expired' };
+  return { ok: true, device, expiresInMs };
+}
+
+/**
+ * Ends the connection at the chain's notAfter. MQTT 5 gets DISCONNECT 0xA0 "maximum connect
+ * time": the connection was authorised up to a time fixed at CONNECT and that time has come,
+ * which tells the device to renew its certificate rather than that it did something forbidden
+ * (0x87, which JWT expiry keeps for Cloud IoT Core compatibility).
+ */
+export function armCertificateExpiry(ctx: BrokerContext, conn: Connection, session: DeviceSession, expiresInMs: number): void {
+  conn.endAfter(expiresInMs, () => {
+    recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', CERTIFICATE_EXPIRED_MESSAGE);
+    conn.close('the client certificate expired', { level: 'info', code: REASON_V5.maximumConnectTime });
+  });
+}
