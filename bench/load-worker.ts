@@ -16,6 +16,8 @@ export interface DeviceSpec {
   /** A CONNECT packet, generated (and its JWT signed) before any measured window. */
   readonly connect: Uint8Array;
   readonly topic: string;
+  /** The device's own client certificate (PEM, leaf then intermediates) and key, for mutual TLS. */
+  readonly clientCertificate?: { readonly chainPem: string; readonly keyPem: string };
 }
 
 export type WorkerCommand =
@@ -48,9 +50,9 @@ let devices: Device[] = [];
 let lost = 0;
 const closedOnPurpose = new WeakSet<TLSSocket>();
 
-function connectOne(spec: DeviceSpec, timeoutMs: number): Promise<Device> {
+function connectOne(spec: DeviceSpec, context: SecureContext, timeoutMs: number): Promise<Device> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port: setup.port, servername: 'localhost', secureContext });
+    const socket = tlsConnect({ host: '127.0.0.1', port: setup.port, servername: 'localhost', secureContext: context });
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     let device: Device | undefined;
     const fail = (error: Error): void => {
@@ -84,14 +86,20 @@ async function connectAll(devicesToConnect: DeviceSpec[], concurrency: number, t
   let failed = 0;
   let firstError: string | undefined;
   let next = 0;
+  // A device with its own certificate needs its own context; they are all built before the clock starts.
+  const contexts = devicesToConnect.map((d) =>
+    d.clientCertificate
+      ? createSecureContext({ ca: setup.ca, minVersion: 'TLSv1.2', cert: d.clientCertificate.chainPem, key: d.clientCertificate.keyPem })
+      : secureContext);
   const startNs = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, devicesToConnect.length) }, async () => {
       while (next < devicesToConnect.length) {
-        const spec = devicesToConnect[next++] as DeviceSpec;
+        const i = next++;
+        const spec = devicesToConnect[i] as DeviceSpec;
         const t0 = process.hrtime.bigint();
         try {
-          devices.push(await connectOne(spec, timeoutMs));
+          devices.push(await connectOne(spec, contexts[i] as SecureContext, timeoutMs));
           latenciesMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
           ok++;
         } catch (e) {

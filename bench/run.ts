@@ -6,6 +6,10 @@
  *           second, then p50/p99 publish-to-delivery latency in a second pass at half that rate
  *   storm   BENCH_STORM devices connect over TLS (Keyway: each with its own ES256 key and JWT):
  *           connections per second
+ *   storm-x509  the same storm with mutual TLS: each device presents its own P-256 client
+ *           certificate (leaf + batch intermediate, under one root made for the run); Keyway
+ *           checks it against the registry's CA and the device's registered certificates,
+ *           Mosquitto (require_certificate) only verifies the chain
  *   memory  BENCH_IDLE idle authenticated TLS connections to a freshly started broker: resident
  *           memory per connection (VmRSS before and after)
  *
@@ -18,10 +22,11 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import mqttPacket from 'mqtt-packet';
 import { SignJWT } from 'jose';
+import { makeBenchPki, type BenchPki } from './device-certificates.js';
 import type { DeviceSpec, WorkerCommand, WorkerReply, WorkerSetup } from './load-worker.js';
 import { Subscriber } from './subscriber.js';
 import {
-  apiCall, mosquittoAvailable, openFileLimit, residentBytes, startKeyway, startMosquitto, type KeywayTarget, type Target,
+  apiCall, mosquittoAvailable, openFileLimit, residentBytes, startKeyway, startMosquitto, X509_REGISTRY, type KeywayTarget, type Target,
 } from './targets.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -46,7 +51,7 @@ const O = {
   /** Messages per second of the paced latency pass; 0: half the delivered rate of the flat-out pass. */
   latencyRate: num('BENCH_LATENCY_RATE', 0, 0),
   targets: (process.env.BENCH_TARGETS ?? 'keyway,mosquitto').split(','),
-  scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,storm,memory').split(','),
+  scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,storm,storm-x509,memory').split(','),
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -68,8 +73,8 @@ class Generator {
   readonly #pending = new Map<Worker, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
   #counts: number[];
 
-  constructor(target: Target, count: number) {
-    const setup: WorkerSetup = { port: target.port, ca: target.ca };
+  constructor(target: Target, count: number, port = target.port) {
+    const setup: WorkerSetup = { port, ca: target.ca };
     const url = new URL('./load-worker.ts', import.meta.url).href;
     // Workers do not inherit tsx from --import on Node 20, so the worker registers it itself.
     const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`;
@@ -276,17 +281,31 @@ interface Storm {
   failed: number;
 }
 
-async function storm(target: Target): Promise<Storm> {
+/** The storm's devices, authenticated by their JWTs (or, for Mosquitto, anonymous). */
+const jwtStorm = async (target: Target): Promise<Storm> =>
   // CONNECT packets (JWTs included) are ready before the clock starts.
-  const devices = await specs(target, Array.from({ length: O.storm }, (_, i) => `dev${i}`));
-  const gen = new Generator(target, O.workers);
+  storm(target, await specs(target, Array.from({ length: O.storm }, (_, i) => `dev${i}`)), target.port);
+
+/** The storm's devices, each presenting its own client certificate and no password. */
+function x509Storm(target: Target, pki: BenchPki): Promise<Storm> {
+  const certificates = target.certificates;
+  if (!certificates) throw new Error(`${target.name} was started without the device CA`);
+  const devices = pki.devices.slice(0, O.storm).map((clientCertificate, i): DeviceSpec => {
+    const identity = certificates.device(`dev${i}`);
+    return { connect: connectPacket(identity), topic: identity.topic, clientCertificate };
+  });
+  return storm(target, devices, certificates.port, 'storm-x509');
+}
+
+async function storm(target: Target, devices: DeviceSpec[], port: number, label = 'storm'): Promise<Storm> {
+  const gen = new Generator(target, O.workers, port);
   try {
     const ticks = cpuTicks(target.pid);
     const c = await gen.connect(devices, O.stormConcurrency, 30_000);
     // Clock ticks are 10 ms each.
     const cpuMicros = ((cpuTicks(target.pid) - ticks) * 10_000) / Math.max(1, c.ok);
     console.log(
-      `${target.name}: ${c.ok} connections in ${c.seconds.toFixed(2)} s, ${c.failed} failed${c.firstError ? ` (${c.firstError})` : ''}; ` +
+      `${target.name} ${label}: ${c.ok} connections in ${c.seconds.toFixed(2)} s, ${c.failed} failed${c.firstError ? ` (${c.firstError})` : ''}; ` +
         `broker CPU ${Math.round(cpuMicros)} µs per connection`,
     );
     if (c.ok === 0) throw new Error(`no device connected: ${c.firstError}`);
@@ -340,6 +359,7 @@ interface TargetResult {
   fanInQos0?: Outcome<FanIn>;
   fanInQos1?: Outcome<FanIn>;
   storm?: Outcome<Storm>;
+  stormX509?: Outcome<Storm>;
   memory?: Outcome<Memory>;
 }
 
@@ -362,7 +382,7 @@ function idleCount(brokerPid: number, name: string, notes: string[]): number {
   return Math.max(0, fit);
 }
 
-async function runScenarios(target: Target, restart: () => Promise<Target>, notes: string[]): Promise<TargetResult> {
+async function runScenarios(target: Target, restart: () => Promise<Target>, notes: string[], pki: BenchPki | undefined): Promise<TargetResult> {
   const r: TargetResult = {};
   const has = (s: string): boolean => O.scenarios.includes(s);
   try {
@@ -370,7 +390,8 @@ async function runScenarios(target: Target, restart: () => Promise<Target>, note
       r.fanInQos0 = await attempt(`${target.name} fan-in QoS 0`, () => fanIn(target, 0));
       r.fanInQos1 = await attempt(`${target.name} fan-in QoS 1`, () => fanIn(target, 1));
     }
-    if (has('storm')) r.storm = await attempt(`${target.name} storm`, () => storm(target));
+    if (has('storm')) r.storm = await attempt(`${target.name} storm`, () => jwtStorm(target));
+    if (pki) r.stormX509 = await attempt(`${target.name} storm-x509`, () => x509Storm(target, pki));
   } finally {
     await target.stop();
   }
@@ -398,6 +419,26 @@ async function provision(keyway: KeywayTarget, publicPems: string[]): Promise<vo
   console.log(`keyway: ${publicPems.length} devices provisioned in ${((now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * storm-x509 on Keyway: a registry whose CA credential is the bench's root, and every device
+ * created with its certificate (leaf + intermediate, so the chain reaches the root) registered ACTIVE.
+ */
+async function provisionCertificates(keyway: KeywayTarget, pki: BenchPki): Promise<void> {
+  const t0 = now();
+  const call = (method: string, path: string, body: unknown): Promise<unknown> =>
+    apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, method, `/v1/projects/bench/locations/local/registries${path}`, body);
+  await call('POST', '', {
+    id: X509_REGISTRY,
+    credentials: [{ publicKeyCertificate: { format: 'X509_CERTIFICATE_PEM', certificate: pki.rootPem } }],
+  });
+  const devices = pki.devices.slice(0, O.storm).map((d, i) => ({ id: `dev${i}`, certificatePem: d.chainPem }));
+  await pool(devices, O.provisionConcurrency, async ({ id, certificatePem }) => {
+    await call('POST', `/${X509_REGISTRY}/devices`, { id });
+    await call('POST', `/${X509_REGISTRY}/devices/${id}/certificates`, { certificatePem });
+  });
+  console.log(`keyway: ${devices.length} devices with certificates provisioned in ${((now() - t0) / 1000).toFixed(1)} s`);
+}
+
 /** How the latency pass was paced, for the table's row names. */
 const PACE = O.latencyRate > 0 ? `${O.latencyRate} msg/s` : 'half rate';
 
@@ -411,6 +452,9 @@ const metrics: Array<{ metric: string; pick: (r: TargetResult) => number | undef
   { metric: 'connection storm, conn/s', pick: (r) => ok(r.storm)?.connectionsPerSecond, better: 'higher' },
   { metric: 'connection storm, CONNACK p99 ms', pick: (r) => ok(r.storm)?.connackP99Ms, better: 'lower' },
   { metric: 'connection storm, broker CPU µs/conn', pick: (r) => ok(r.storm)?.brokerCpuMicrosPerConnection, better: 'lower' },
+  { metric: 'connection storm (X.509), conn/s', pick: (r) => ok(r.stormX509)?.connectionsPerSecond, better: 'higher' },
+  { metric: 'connection storm (X.509), CONNACK p99 ms', pick: (r) => ok(r.stormX509)?.connackP99Ms, better: 'lower' },
+  { metric: 'connection storm (X.509), broker CPU µs/conn', pick: (r) => ok(r.stormX509)?.brokerCpuMicrosPerConnection, better: 'lower' },
   { metric: 'idle connection, KiB RSS each', pick: (r) => ok(r.memory)?.kibPerConnection, better: 'lower' },
 ];
 function ok<T extends object>(o: Outcome<T> | undefined): T | undefined {
@@ -457,6 +501,9 @@ async function main(): Promise<void> {
     return token;
   };
   console.log(`bench: ${deviceCount} device keys generated and JWTs signed`);
+  // storm-x509: a root, a batch intermediate and a certificate per storm device, also made up front.
+  const x509 = O.scenarios.includes('storm-x509') ? await makeBenchPki(O.storm) : undefined;
+  if (x509) console.log(`bench: ${O.storm} device certificates issued under one batch intermediate`);
 
   const results: Record<string, TargetResult> = {};
   // Keyway always starts first: its development CA issues the certificate both brokers serve.
@@ -465,16 +512,22 @@ async function main(): Promise<void> {
   if (O.targets.includes('keyway')) {
     try {
       await provision(keyway, publicPems);
+      if (x509) await provisionCertificates(keyway, x509);
     } catch (e) {
       await keyway.stop();
       throw e;
     }
-    results.keyway = await runScenarios(keyway, () => startKeyway(sign, keyway.dataDir), notes);
+    results.keyway = await runScenarios(keyway, () => startKeyway(sign, keyway.dataDir), notes, x509);
   } else await keyway.stop();
 
   if (O.targets.includes('mosquitto')) {
     if (!mosquittoAvailable()) notes.push('mosquitto: skipped (apt-get install mosquitto)');
-    else results.mosquitto = await runScenarios(await startMosquitto(pki), () => startMosquitto(pki), notes);
+    else {
+      // The memory restart needs no certificate listener.
+      results.mosquitto = await runScenarios(await startMosquitto(pki, x509?.rootPem), () => startMosquitto(pki), notes, x509);
+      if (x509 && ok(results.mosquitto.stormX509))
+        notes.push('mosquitto storm-x509: Mosquitto has no per-device certificate registration; it verifies the chain against the root (require_certificate, use_identity_as_username) and nothing else');
+    }
   }
 
   const k = results.keyway ?? {};

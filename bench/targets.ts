@@ -19,6 +19,14 @@ export interface Target {
   readonly pid: number;
   /** Client options (besides client id) for a device, and the topic it publishes telemetry on. */
   device(id: string): Promise<{ username?: string; password?: string; clientId: string; topic: string }>;
+  /**
+   * Where and as whom a device authenticated by its client certificate connects (storm-x509);
+   * absent when the broker was started without the bench's device CA.
+   */
+  readonly certificates?: {
+    readonly port: number;
+    device(id: string): { clientId: string; topic: string };
+  };
   backend(): { username?: string; password?: string; filter: string };
   stop(): Promise<void>;
 }
@@ -156,19 +164,41 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
       topic: `/devices/${id}/events`,
     }),
     backend: () => ({ username: 'admin', password: adminToken, filter: 'registries/bench/devices/+/events' }),
+    // The one listener asks every client for a certificate; the client id names the device, no password.
+    certificates: {
+      port,
+      device: (id) => ({ clientId: `projects/bench/locations/local/registries/${X509_REGISTRY}/devices/${id}`, topic: `/devices/${id}/events` }),
+    },
     stop: () => stopProcess(child),
   };
 }
+
+/** Keyway's registry for the devices with certificates: its CA credential is the bench's root. */
+export const X509_REGISTRY = 'bench-x509';
 
 export function mosquittoAvailable(): boolean {
   return spawnSync('/usr/sbin/mosquitto', ['-h']).error === undefined;
 }
 
-/** Mosquitto 2 with a TLS 1.2+ listener serving the same certificate Keyway uses. */
-export async function startMosquitto(pkiDir: string): Promise<Target> {
+/**
+ * Mosquitto 2 with a TLS 1.2+ listener serving the same certificate Keyway uses and, given
+ * `deviceCaPem`, a second one just like it that requires a client certificate chaining to that
+ * CA (storm-x509). Mosquitto has no per-device certificate registration: chain verification is
+ * all it checks, and the certificate's CN becomes the user name.
+ */
+export async function startMosquitto(pkiDir: string, deviceCaPem?: string): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-mosquitto-'));
   const port = await freePort();
+  const certificatePort = deviceCaPem === undefined ? undefined : await freePort();
+  const deviceCaFile = join(dir, 'device-ca.crt');
+  if (deviceCaPem !== undefined) writeFileSync(deviceCaFile, deviceCaPem);
   const conf = join(dir, 'mosquitto.conf');
+  // TLS settings are per listener: both get the same server certificate, versions and ciphers.
+  const serverTls = [
+    `certfile ${join(pkiDir, 'server.crt')}`,
+    `keyfile ${join(pkiDir, 'server.key')}`,
+    'tls_version tlsv1.2',
+  ];
   writeFileSync(
     conf,
     [
@@ -180,9 +210,10 @@ export async function startMosquitto(pkiDir: string): Promise<Target> {
       'log_dest none',
       `listener ${port} 127.0.0.1`,
       `cafile ${join(pkiDir, 'ca.crt')}`,
-      `certfile ${join(pkiDir, 'server.crt')}`,
-      `keyfile ${join(pkiDir, 'server.key')}`,
-      'tls_version tlsv1.2',
+      ...serverTls,
+      ...(certificatePort === undefined
+        ? []
+        : [`listener ${certificatePort} 127.0.0.1`, `cafile ${deviceCaFile}`, ...serverTls, 'require_certificate true', 'use_identity_as_username true']),
       'max_queued_messages 100000',
       // Keyway's window of unacknowledged QoS 1 deliveries per connection (limits.maxInflight).
       'max_inflight_messages 1024',
@@ -193,6 +224,7 @@ export async function startMosquitto(pkiDir: string): Promise<Target> {
   const child = track(spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] }));
   const ca = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
   await waitForTls(port, ca);
+  // (The certificate listener refuses a handshake without a client certificate; its port is bound with the first.)
   if (child.pid === undefined || child.exitCode !== null) throw new Error('mosquitto exited while starting');
   return {
     name: 'mosquitto',
@@ -201,6 +233,7 @@ export async function startMosquitto(pkiDir: string): Promise<Target> {
     ca,
     device: async (id) => ({ clientId: id, topic: `/devices/${id}/events` }),
     backend: () => ({ filter: '/devices/+/events' }),
+    ...(certificatePort === undefined ? {} : { certificates: { port: certificatePort, device: (id: string) => ({ clientId: id, topic: `/devices/${id}/events` }) } }),
     stop: () => stopProcess(child),
   };
 }

@@ -11,25 +11,20 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, type ConnectionOptions } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import pino from 'pino';
 import { loadConfig, type PartialConfig } from '../src/config/config.js';
 import { startServer } from '../src/server/server.js';
 import { eventually } from './support/eventually.js';
+import { capturingLogger } from './support/log-capture.js';
 import { issue, makeRoot, type TestCert } from './support/test-pki.js';
 
 const SERVER_AUTH = ['1.3.6.1.5.5.7.3.1'];
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  return { logger: pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }), lines };
-}
-
 async function start(overrides: PartialConfig = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyway-tls-'));
   dirs.push(dataDir);
-  const { logger, lines } = capture();
+  const { logger, lines } = capturingLogger();
   const config = loadConfig({
     env: {},
     overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, ...overrides },

@@ -5,7 +5,7 @@
 import { AUTHORITY_STATES, AUTHORITY_TYPES, formatAuthority, REVOCATION_REASONS } from '../domain/authorities.js';
 import type { IssuedCertificate } from '../pki/certificate-authority-service.js';
 import type { StoredAuthority, StoredCertificate } from '../store/pki-store.js';
-import { RFC3339_PATTERN, type JsonSchema } from './json-schemas.js';
+import { enumOf, object, string, timestamp, type JsonSchema } from './json-schemas.js';
 import { timestampToJson } from './proto-json.js';
 
 export interface ApiCertificateAuthority {
@@ -75,35 +75,26 @@ export interface ApiCertificateRecord {
   readonly revokeReason?: string;
 }
 
-const text = (maxLength: number): JsonSchema => ({ type: 'string', maxLength });
-const timestamp: JsonSchema = { type: 'string', pattern: RFC3339_PATTERN };
 const days: JsonSchema = { type: 'integer', minimum: 1, maximum: 36_500 };
-const object = (title: string, properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
-  title,
-  type: 'object',
-  additionalProperties: false,
-  properties,
-  ...(required.length ? { required } : {}),
-});
 
 export const CertificateAuthoritySchema = object('CertificateAuthority', {
-  name: text(1024),
-  id: text(255),
-  type: { type: 'string', enum: [...AUTHORITY_TYPES] },
-  parent: text(1024),
-  batch: text(64),
-  state: { type: 'string', enum: [...AUTHORITY_STATES] },
-  keyAlgorithm: text(32),
-  keyCustody: text(32),
-  certificate: text(64 * 1024),
-  serialNumber: text(64),
-  fingerprint: text(64),
-  subject: text(4096),
+  name: string(1024),
+  id: string(255),
+  type: enumOf(AUTHORITY_TYPES),
+  parent: string(1024),
+  batch: string(64),
+  state: enumOf(AUTHORITY_STATES),
+  keyAlgorithm: string(32),
+  keyCustody: string(32),
+  certificate: string(64 * 1024),
+  serialNumber: string(64),
+  fingerprint: string(64),
+  subject: string(4096),
   notBefore: timestamp,
   notAfter: timestamp,
   createTime: timestamp,
   revokeTime: timestamp,
-  revokeReason: { type: 'string', enum: [...REVOCATION_REASONS] },
+  revokeReason: enumOf(REVOCATION_REASONS),
 });
 
 export const ListCertificateAuthoritiesResponseSchema = object('ListCertificateAuthoritiesResponse', {
@@ -113,55 +104,55 @@ export const ListCertificateAuthoritiesResponseSchema = object('ListCertificateA
 export const CreateCertificateAuthorityRequestSchema = object(
   'CreateCertificateAuthorityRequest',
   {
-    id: text(255),
-    type: { type: 'string', enum: [...AUTHORITY_TYPES] },
-    parent: text(1024),
-    batch: text(256),
-    keyAlgorithm: text(32),
+    id: string(255),
+    type: enumOf(AUTHORITY_TYPES),
+    parent: string(1024),
+    batch: string(256),
+    keyAlgorithm: string(32),
     validityDays: days,
-    commonName: text(256),
+    commonName: string(256),
   },
   ['id', 'type'],
 );
 
 export const RevokeRequestSchema = object('RevokeCertificateAuthorityRequest', {
-  reason: { type: 'string', enum: [...REVOCATION_REASONS] },
+  reason: enumOf(REVOCATION_REASONS),
 });
 
 export const IssueCertificateRequestSchema = object(
   'IssueCertificateRequest',
-  { csr: text(32 * 1024), deviceId: text(255), validityDays: days },
+  { csr: string(32 * 1024), deviceId: string(255), validityDays: days },
   ['csr'],
 );
 
 export const IssuedCertificateSchema = object('IssuedCertificate', {
-  certificate: text(64 * 1024),
-  serialNumber: text(64),
-  fingerprint: text(64),
-  chain: { type: 'array', items: text(64 * 1024) },
-  subject: text(4096),
+  certificate: string(64 * 1024),
+  serialNumber: string(64),
+  fingerprint: string(64),
+  chain: { type: 'array', items: string(64 * 1024) },
+  subject: string(4096),
   notBefore: timestamp,
   notAfter: timestamp,
 });
 
 export const RevokeCertificateRequestSchema = object(
   'RevokeCertificateRequest',
-  { serialNumber: text(130), reason: { type: 'string', enum: [...REVOCATION_REASONS] } },
+  { serialNumber: string(130), reason: enumOf(REVOCATION_REASONS) },
   ['serialNumber'],
 );
 
 export const CertificateRecordSchema = object('CertificateRecord', {
-  authority: text(1024),
-  serialNumber: text(64),
-  fingerprint: text(64),
-  subject: text(4096),
-  deviceId: text(255),
-  certificate: text(64 * 1024),
+  authority: string(1024),
+  serialNumber: string(64),
+  fingerprint: string(64),
+  subject: string(4096),
+  deviceId: string(255),
+  certificate: string(64 * 1024),
   notBefore: timestamp,
   notAfter: timestamp,
   createTime: timestamp,
   revokeTime: timestamp,
-  revokeReason: { type: 'string', enum: [...REVOCATION_REASONS] },
+  revokeReason: enumOf(REVOCATION_REASONS),
 });
 
 export function authorityToJson(a: StoredAuthority): ApiCertificateAuthority {

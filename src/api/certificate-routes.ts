@@ -3,9 +3,10 @@
  * `…/devices/{device}/certificates[/{fingerprint}]`. Appended to ADMIN_ROUTES in routes.ts.
  */
 import { formatDevice, parseDevice, type DeviceName } from '../domain/names.js';
+import { CERTIFICATE_STATES } from '../domain/resources.js';
 import type { DeviceCertificate } from '../registry/device-certificates.js';
 import { parseMaskPaths } from './field-mask.js';
-import { EmptySchema, RFC3339_PATTERN, type JsonSchema } from './json-schemas.js';
+import { EmptySchema, enumOf, object, string, timestamp, type JsonSchema } from './json-schemas.js';
 import { timestampToJson } from './proto-json.js';
 import type { ApiRoute, RouteRequest } from './routes.js';
 import type { ApiDeviceCertificate, ApiListDeviceCertificatesResponse, ApiRegisterDeviceCertificateRequest } from './wire-types.js';
@@ -18,54 +19,40 @@ const operation = 'keyway.projects.locations.registries.devices.certificates';
 const deviceOf = (p: RouteRequest['params']): DeviceName =>
   parseDevice(`projects/${p.project}/locations/${p.location}/registries/${p.registry}/devices/${p.device}`, 'name');
 
-const timestamp: JsonSchema = { type: 'string', pattern: RFC3339_PATTERN };
-const text = (maxLength: number): JsonSchema => ({ type: 'string', maxLength });
-const STATES = ['ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_ACTIVATION'];
+export const DeviceCertificateSchema = object('DeviceCertificate', {
+  name: string(2048),
+  fingerprint: string(64),
+  state: enumOf(CERTIFICATE_STATES),
+  certificatePem: string(64 * 1024),
+  subject: string(4096),
+  issuer: string(4096),
+  serialNumber: string(64),
+  startTime: timestamp,
+  expiryTime: timestamp,
+  createTime: timestamp,
+  updateTime: timestamp,
+});
 
-export const DeviceCertificateSchema: JsonSchema = {
-  title: 'DeviceCertificate',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    name: text(2048),
-    fingerprint: text(64),
-    state: { type: 'string', enum: STATES },
-    certificatePem: text(64 * 1024),
-    subject: text(4096),
-    issuer: text(4096),
-    serialNumber: text(64),
-    startTime: timestamp,
-    expiryTime: timestamp,
-    createTime: timestamp,
-    updateTime: timestamp,
-  },
-};
-
-export const RegisterDeviceCertificateRequestSchema: JsonSchema = {
-  title: 'RegisterDeviceCertificateRequest',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+export const RegisterDeviceCertificateRequestSchema = object(
+  'RegisterDeviceCertificateRequest',
+  {
     // The leaf plus up to four intermediates, each at most 32 KiB.
-    certificatePem: text(5 * 32 * 1024),
-    state: { type: 'string', enum: ['ACTIVE', 'INACTIVE'] },
+    certificatePem: string(5 * 32 * 1024),
+    state: enumOf(['ACTIVE', 'INACTIVE']),
   },
-  required: ['certificatePem'],
-};
+  ['certificatePem'],
+);
 
 const UpdateDeviceCertificateSchema: JsonSchema = {
   title: 'DeviceCertificateUpdate',
   type: 'object',
   additionalProperties: true,
-  properties: { state: { type: 'string', enum: STATES } },
+  properties: { state: enumOf(CERTIFICATE_STATES) },
 };
 
-const ListDeviceCertificatesResponseSchema: JsonSchema = {
-  title: 'ListDeviceCertificatesResponse',
-  type: 'object',
-  additionalProperties: false,
-  properties: { deviceCertificates: { type: 'array', items: DeviceCertificateSchema } },
-};
+const ListDeviceCertificatesResponseSchema = object('ListDeviceCertificatesResponse', {
+  deviceCertificates: { type: 'array', items: DeviceCertificateSchema },
+});
 
 export function deviceCertificateToJson(c: DeviceCertificate): ApiDeviceCertificate {
   return {

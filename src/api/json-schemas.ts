@@ -38,9 +38,10 @@ export const PATTERN_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
   [QUERY_UINT_PATTERN, 'must be a non-negative integer'],
 ]);
 
-const string = (maxLength = 1024): JsonSchema => ({ type: 'string', maxLength });
-const enumOf = (values: readonly string[]): JsonSchema => ({ type: 'string', enum: [...values] });
-const timestamp: JsonSchema = { type: 'string', pattern: RFC3339_PATTERN };
+// Schema builders, shared by the schemas of Keyway's own resources (authority-wire, certificate-routes).
+export const string = (maxLength = 1024): JsonSchema => ({ type: 'string', maxLength });
+export const enumOf = (values: readonly string[]): JsonSchema => ({ type: 'string', enum: [...values] });
+export const timestamp: JsonSchema = { type: 'string', pattern: RFC3339_PATTERN };
 /** int64 travels as a string; numbers are accepted on input, as proto3 JSON parsers do. */
 const int64: JsonSchema = {
   type: ['string', 'integer'],
@@ -54,7 +55,7 @@ const bytes = (maxBytes: number): JsonSchema => ({
   maxLength: base64Length(maxBytes),
 });
 
-const object = (title: string, properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
+export const object = (title: string, properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({
   title,
   type: 'object',
   additionalProperties: false,

@@ -2,17 +2,15 @@
  * The admin API over the real device manager and a throw-away SQLite store, for tests of the
  * API, its client and the CLI.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
-import { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
-import { custodySet } from '../pki/custodies.js';
-import { EncryptedKeyCustody } from '../pki/encrypted-custody.js';
-import { kekId } from '../pki/key-encryption-key.js';
+import { testAuthorities } from '../pki/authority-test-bed.js';
+import type { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { createAdminApi } from './admin-api.js';
@@ -41,12 +39,7 @@ export async function startTestStack(options: { https?: { cert: string; key: str
   const bus = new LocalBus();
   const logger = pino({ level: 'silent' });
   const manager = new DeviceManagerService({ store, bus, logger });
-  const kek = randomBytes(32);
-  const authorities = new CertificateAuthorityService({
-    store: store.pki,
-    custodies: custodySet([new EncryptedKeyCustody({ key: kek, id: kekId(kek), source: 'test' })], 'encrypted'),
-    onRevoked: (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }),
-  });
+  const { service: authorities } = testAuthorities(store.pki, (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }));
   const api = await createAdminApi({
     manager,
     authorities,

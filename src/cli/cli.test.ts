@@ -3,67 +3,24 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
-import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../api/test-stack.js';
+import { TEST_ADMIN_TOKEN } from '../api/test-stack.js';
 import type { ApiDevice } from '../api/wire-types.js';
 import { ensureDevelopmentPki } from '../pki/development-ca.js';
-import { run } from './run.js';
-
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { cliTestKit } from './cli-test-kit.js';
 
 describe('keyway CLI against a running admin API', () => {
-  let work: string;
-  let stack: TestStack;
-  let apiUrl: string;
-  const everything: string[] = [];
-
-  const cli = async (args: string, env: NodeJS.ProcessEnv = {}, cwd = work): Promise<Result> => {
-    let stdout = '';
-    let stderr = '';
-    const argv = args.match(/(?:[^\s']+|'[^']*')+/g)?.map((a) => a.replace(/'/g, '')) ?? [];
-    const code = await run(argv, {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      env: { KEYWAY_API_URL: apiUrl, ...env },
-      cwd,
-    });
-    everything.push(stdout, stderr);
-    return { code, stdout, stderr };
-  };
-  const ok = async (args: string, env?: NodeJS.ProcessEnv): Promise<Result> => {
-    const r = await cli(args, env);
-    assert.equal(r.code, 0, `keyway ${args}\n${r.stderr}`);
-    return r;
-  };
-
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'keyway-cli-'));
-    const dataDir = join(work, 'keyway-data'); // the default data directory, relative to cwd
-    const pki = await ensureDevelopmentPki(dataDir, []);
-    await writeFile(join(dataDir, 'admin-token'), `${TEST_ADMIN_TOKEN}\n`, { mode: 0o600 });
-    stack = await startTestStack({ https: { cert: pki.certPem, key: pki.keyPem } });
-    await stack.api.listen({ host: '127.0.0.1', port: 0 });
-    const address = stack.api.server.address();
-    assert.ok(address && typeof address === 'object');
-    apiUrl = `https://localhost:${address.port}`;
-  });
-  after(async () => {
-    await stack.close();
-    await rm(work, { recursive: true, force: true });
-  });
+  const kit = cliTestKit({ prefix: 'keyway-cli-' });
+  const { cli, ok } = kit;
 
   it('walks through the first-device flow without repeating --project', async () => {
     await ok('keys generate --type es256 --out ./dev1');
-    assert.equal((await stat(join(work, 'dev1', 'private.pem'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(kit.work, 'dev1', 'private.pem'))).mode & 0o777, 0o600);
 
     const created = await ok('registries create fleet --project demo --region europe-west1 --enable-mqtt-config');
     assert.match(created.stderr, /Created registry \[fleet\]/);
-    assert.deepEqual(JSON.parse(await readFile(join(work, 'keyway-data', 'cli.json'), 'utf8')), { project: 'demo', region: 'europe-west1' });
+    assert.deepEqual(JSON.parse(await readFile(join(kit.work, 'keyway-data', 'cli.json'), 'utf8')), { project: 'demo', region: 'europe-west1' });
 
     const dev = await ok('devices create dev1 --registry fleet --public-key path=./dev1/public.pem,type=es256 --metadata site=north');
     assert.match(dev.stderr, /Created device \[dev1\] \(numId \d+\)/);
@@ -96,7 +53,7 @@ describe('keyway CLI against a running admin API', () => {
     await ok('devices create thermo --registry cfg');
     const updated = await ok("devices configs update thermo --registry cfg --config-data '{\"target\":21}'");
     assert.match(updated.stdout, /^version: '2'$/m);
-    await writeFile(join(work, 'config.bin'), Buffer.from([0, 1, 2, 255]));
+    await writeFile(join(kit.work, 'config.bin'), Buffer.from([0, 1, 2, 255]));
     await ok('devices configs update thermo --registry cfg --config-file config.bin --version-to-update 2');
     const versions = await ok('devices configs list thermo --registry cfg');
     assert.deepEqual(versions.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]), ['3', '2', '1']);
@@ -156,7 +113,7 @@ describe('keyway CLI against a running admin API', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^ERROR: \(keyway\.registries\.create\) INVALID_ARGUMENT: .+/);
     assert.match(r.stderr, /^- '.+': .+$/m);
-    await writeFile(join(work, 'not-a-key.pem'), '-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n');
+    await writeFile(join(kit.work, 'not-a-key.pem'), '-----BEGIN PUBLIC KEY-----\nnonsense\n-----END PUBLIC KEY-----\n');
     const badKey = await cli('devices create dev9 --registry fleet --public-key path=not-a-key.pem,type=es256');
     assert.equal(badKey.code, 1);
     assert.match(badKey.stderr, /^ERROR: \(keyway\.devices\.create\) INVALID_ARGUMENT: /);
@@ -225,14 +182,14 @@ describe('keyway CLI against a running admin API', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /UNAUTHENTICATED/);
     assert.doesNotMatch(r.stderr + r.stdout, /kw-wrong-token/);
-    const fromFile = join(work, 'token-file');
-    await mkdir(work, { recursive: true });
+    const fromFile = join(kit.work, 'token-file');
+    await mkdir(kit.work, { recursive: true });
     await writeFile(fromFile, `${TEST_ADMIN_TOKEN}\n`, { mode: 0o600 });
     await ok('registries list --admin-token-file token-file --data-dir /nonexistent --ca-file keyway-data/pki/ca.crt --project demo --region europe-west1');
   });
 
   it('never prints the admin token', () => {
-    assert.ok(everything.length > 20);
-    for (const text of everything) assert.ok(!text.includes(TEST_ADMIN_TOKEN));
+    assert.ok(kit.printed.length > 20);
+    for (const text of kit.printed) assert.ok(!text.includes(TEST_ADMIN_TOKEN));
   });
 });

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { AdminClient, ApiClientError } from '../api/client.js';
-import { startTestStack, TEST_ADMIN_TOKEN, type TestStack } from '../api/test-stack.js';
+import { before, describe, it } from 'node:test';
+import { ApiClientError, type AdminClient } from '../api/client.js';
+import { TEST_ADMIN_TOKEN } from '../api/test-stack.js';
 import type { CertificatesRevoked } from '../bus/bus.js';
 import { deviceChain, issue, type TestCert } from '../../test/support/test-pki.js';
-import { run } from './run.js';
+import { cliTestKit } from './cli-test-kit.js';
 
 const PROJECT = 'demo';
 const REGION = 'europe-west1';
@@ -16,40 +15,16 @@ const reg = `projects/${PROJECT}/locations/${REGION}/registries/fleet`;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('device certificates over the admin API and the CLI', () => {
-  let work: string;
-  let stack: TestStack;
-  let apiUrl: string;
+  const kit = cliTestKit({ prefix: 'keyway-devcerts-cli-', env: { KEYWAY_PROJECT: PROJECT, KEYWAY_REGION: REGION } });
+  const { cli, ok } = kit;
   let client: AdminClient;
   let root: TestCert;
   let batch: TestCert;
   let leaf: TestCert;
   const revoked: CertificatesRevoked[] = [];
 
-  const cli = async (args: string): Promise<{ code: number; stdout: string; stderr: string }> => {
-    let stdout = '';
-    let stderr = '';
-    const code = await run(args.split(/\s+/).filter(Boolean), {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      env: { KEYWAY_API_URL: apiUrl, KEYWAY_ADMIN_TOKEN: TEST_ADMIN_TOKEN, KEYWAY_PROJECT: PROJECT, KEYWAY_REGION: REGION },
-      cwd: work,
-    });
-    return { code, stdout, stderr };
-  };
-  const ok = async (args: string): Promise<{ stdout: string; stderr: string }> => {
-    const r = await cli(args);
-    assert.equal(r.code, 0, `keyway ${args}\n${r.stderr}`);
-    return r;
-  };
-
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'keyway-devcerts-cli-'));
-    stack = await startTestStack();
-    await stack.api.listen({ host: '127.0.0.1', port: 0 });
-    const address = stack.api.server.address();
-    assert.ok(address && typeof address === 'object');
-    apiUrl = `http://127.0.0.1:${address.port}`;
-    client = new AdminClient({ baseUrl: apiUrl, token: TEST_ADMIN_TOKEN });
+    client = kit.client();
     ({ root, intermediate: batch, leaf } = await deviceChain('dev1'));
     await client.createRegistry(`projects/${PROJECT}/locations/${REGION}`, {
       id: 'fleet',
@@ -57,12 +32,8 @@ describe('device certificates over the admin API and the CLI', () => {
     });
     await client.createDevice(reg, { id: 'dev1' });
     await client.createDevice(reg, { id: 'dev2' });
-    await writeFile(join(work, 'dev1.crt'), leaf.pem + batch.pem);
-    stack.bus.onCertificatesRevoked((e) => revoked.push(e));
-  });
-  after(async () => {
-    await stack.close();
-    await rm(work, { recursive: true, force: true });
+    await writeFile(join(kit.work, 'dev1.crt'), leaf.pem + batch.pem);
+    kit.stack.bus.onCertificatesRevoked((e) => revoked.push(e));
   });
 
   it('registers, lists, describes, updates and deletes through the CLI', async () => {
@@ -115,14 +86,14 @@ describe('device certificates over the admin API and the CLI', () => {
     const malformed = await client.getDeviceCertificate(`${reg}/devices/dev2`, 'xyz').catch((e: unknown) => e);
     assert.ok(malformed instanceof ApiClientError && malformed.status === 'INVALID_ARGUMENT');
 
-    const res = await stack.api.inject({
+    const res = await kit.stack.api.inject({
       method: 'PATCH',
       url: `/v1/${reg}/devices/dev2/certificates/${created.fingerprint}`,
       headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       payload: { state: 'INACTIVE' },
     });
     assert.equal(res.statusCode, 400, 'updateMask is required');
-    const unauth = await stack.api.inject({ method: 'GET', url: `/v1/${reg}/devices/dev2/certificates` });
+    const unauth = await kit.stack.api.inject({ method: 'GET', url: `/v1/${reg}/devices/dev2/certificates` });
     assert.equal(unauth.statusCode, 401);
 
     const listed = await client.listDeviceCertificates(`${reg}/devices/dev2`);

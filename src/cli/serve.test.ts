@@ -6,20 +6,10 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { run } from './run.js';
+import { runCli, type CliResult } from './cli-test-kit.js';
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = tmpdir()): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env, cwd });
-  return { code, stdout, stderr };
-}
+/** `keyway` without an API: serve refuses before it starts anything. */
+const cli = (argv: string[], env: NodeJS.ProcessEnv = {}, cwd = tmpdir()): Promise<CliResult> => runCli(argv, env, cwd);
 
 test('serve --dev-open-listener refuses any address outside loopback, before starting', async () => {
   for (const address of ['0.0.0.0:1884', '192.168.1.20:1884', 'broker.example.com:1884', '[::]:1884']) {

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import pino from 'pino';
 import type { DeviceName, RegistryName } from '../domain/names.js';
 import type { RegistryCredential } from '../domain/resources.js';
+import { capturingLogger } from '../../test/support/log-capture.js';
 import { OpensslCa, type IssuedFiles } from '../../test/support/openssl-ca.js';
 import { RawClient } from '../../test/support/raw-client.js';
 import { issue, makeRoot } from '../../test/support/test-pki.js';
@@ -56,19 +56,13 @@ interface LogLine {
   readonly [key: string]: unknown;
 }
 
-function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
-  return { logger, lines };
-}
-
 let h: Harness;
 let lines: LogLine[];
 let root: OpensslCa;
 let batch: OpensslCa;
 
 before(async () => {
-  const captured = capturingLogger();
+  const captured = capturingLogger<LogLine>();
   lines = captured.lines;
   h = await startBroker({}, undefined, { logger: captured.logger });
   root = OpensslCa.root(dir, 'Outside Root');

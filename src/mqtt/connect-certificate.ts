@@ -6,18 +6,14 @@
  * revocation of any certificate of the chain ends it (certificate-connections).
  */
 import { createHash } from 'node:crypto';
-import type { CertificateAuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
+import type { CertificateAuthenticatedDevice } from '../registry/device-manager.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
-import { recordDeviceError } from './device-errors.js';
 import type { DeviceSession } from './device-session.js';
-import { REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
+import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-verification.js';
+import { REASON_V5, REFUSAL } from './reason-codes.js';
 
 export const CERTIFICATE_EXPIRED_MESSAGE = 'mqtt: SERVER: The client certificate expired.';
-
-export type CertificateVerification =
-  | { readonly ok: true; readonly device: CertificateAuthenticatedDevice; readonly expiresInMs: number }
-  | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
 
 /** SHA-256 (hex) of a certificate's DER: how a refused certificate is named in the log. */
 export const certificateFingerprint = (der: Buffer): string => createHash('sha256').update(der).digest('hex');
@@ -27,29 +23,20 @@ export const certificateFingerprint = (der: Buffer): string => createHash('sha25
  * verify is "not authorised" (0x87 in MQTT 5): there is no user name or password involved, so
  * "bad user name or password" (0x86, what a bad JWT gets) would mislead whoever reads it.
  */
-export async function verifyDeviceCertificate(
+export function verifyDeviceCertificate(
   ctx: BrokerContext,
   conn: Connection,
   clientId: string,
   chain: readonly Buffer[],
-): Promise<CertificateVerification> {
-  const mark = ctx.revocations.mark();
-  let result: DeviceAuthResult<CertificateAuthenticatedDevice>;
-  try {
-    result = await ctx.gateway.authenticateCertificate(clientId, chain, ctx.now());
-  } catch (e) {
-    conn.log.warn({ err: e }, 'device certificate authentication could not complete');
-    return { ok: false, refusal: REFUSAL.unavailable, reason: 'could not complete' };
-  }
-  if (!result.ok) return { ok: false, refusal: REFUSAL.notAuthorized, reason: result.reason };
-  const device = result.device;
-  // A CertificatesRevoked or DeviceRevoked that arrived while the chain was being checked.
-  if (ctx.revocations.revokedSince(mark, device)) {
-    return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'revoked while authenticating' };
-  }
-  const expiresInMs = device.notAfter.getTime() - ctx.now().getTime();
-  if (expiresInMs <= 0) return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'certificate expired' };
-  return { ok: true, device, expiresInMs };
+): Promise<DeviceVerification<CertificateAuthenticatedDevice>> {
+  return verifyDevice(ctx, conn, {
+    authenticate: () => ctx.gateway.authenticateCertificate(clientId, chain, ctx.now()),
+    refusal: REFUSAL.notAuthorized,
+    // The earliest notAfter of the chain.
+    validUntil: (device) => device.notAfter.getTime(),
+    failureMessage: 'device certificate authentication could not complete',
+    expiredReason: 'certificate expired',
+  });
 }
 
 /**
@@ -59,8 +46,9 @@ export async function verifyDeviceCertificate(
  * (0x87, which JWT expiry keeps for Cloud IoT Core compatibility).
  */
 export function armCertificateExpiry(ctx: BrokerContext, conn: Connection, session: DeviceSession, expiresInMs: number): void {
-  conn.endAfter(expiresInMs, () => {
-    recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', CERTIFICATE_EXPIRED_MESSAGE);
-    conn.close('the client certificate expired', { level: 'info', code: REASON_V5.maximumConnectTime });
+  endAtExpiry(ctx, conn, session, expiresInMs, {
+    errorMessage: CERTIFICATE_EXPIRED_MESSAGE,
+    closeReason: 'the client certificate expired',
+    code: REASON_V5.maximumConnectTime,
   });
 }

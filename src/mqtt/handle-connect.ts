@@ -15,14 +15,15 @@
  * the open namespace, whatever its credentials.
  */
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
-import type { AuthenticatedDevice, DeviceAuthResult, JwtAuthenticatedDevice } from '../registry/device-manager.js';
+import type { AuthenticatedDevice, JwtAuthenticatedDevice } from '../registry/device-manager.js';
 import { connectClient } from './client-connect.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
-import { clip, recordDeviceError } from './device-errors.js';
+import { clip } from './device-errors.js';
 import { DeviceSession } from './device-session.js';
 import { connackProperties, connectCredential, deviceKeepAlive } from './connect-v5.js';
 import { armCertificateExpiry, certificateFingerprint, verifyDeviceCertificate } from './connect-certificate.js';
+import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-verification.js';
 import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
@@ -70,12 +71,12 @@ export function handleConnect(
   }
   if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) {
     const chain = conn.presentedCertificates();
-    if (chain.length === 0) return authenticateDevice(ctx, conn, packet, credential);
-    if (v5 && packet.properties?.authenticationMethod !== undefined) {
+    if (chain.length > 0 && v5 && packet.properties?.authenticationMethod !== undefined) {
       refuse(conn, REFUSAL.badAuthenticationMethod, 'a device with a client certificate is authenticated by it, not by an authentication method', packet.clientId);
       return;
     }
-    return authenticateDeviceCertificate(ctx, conn, packet, chain);
+    if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
+    return chain.length === 0 ? authenticateDevice(ctx, conn, packet, credential) : authenticateDeviceCertificate(ctx, conn, packet, chain);
   }
   if (packet.username === ADMIN_USERNAME) {
     authenticateBackend(ctx, conn, packet, credential);
@@ -84,35 +85,22 @@ export function handleConnect(
   refuse(conn, REFUSAL.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
 }
 
-/** The outcome of verifying a device JWT for `clientId`: the device, or why it was refused. */
-export type DeviceVerification =
-  | { readonly ok: true; readonly device: JwtAuthenticatedDevice; readonly expiresInMs: number }
-  | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
-
 /** Verifies a device token (on CONNECT and on re-authentication alike). */
 export async function verifyDeviceToken(
   ctx: BrokerContext,
   conn: Connection,
   clientId: string,
   token: string | undefined,
-): Promise<DeviceVerification> {
+): Promise<DeviceVerification<JwtAuthenticatedDevice>> {
   if (token === undefined) return { ok: false, refusal: REFUSAL.badCredentials, reason: 'no password (JWT)' };
-  const mark = ctx.revocations.mark();
-  let result: DeviceAuthResult<JwtAuthenticatedDevice>;
-  try {
-    result = await ctx.gateway.authenticateJwt(clientId, token, ctx.now());
-  } catch (e) {
-    conn.log.warn({ err: e }, 'device authentication could not complete');
-    return { ok: false, refusal: REFUSAL.unavailable, reason: 'could not complete' };
-  }
-  if (!result.ok) return { ok: false, refusal: REFUSAL.badCredentials, reason: result.reason };
-  const device = result.device;
-  if (ctx.revocations.revokedSince(mark, device)) {
-    return { ok: false, refusal: REFUSAL.badCredentials, reason: 'revoked while authenticating' };
-  }
-  const expiresInMs = device.tokenExpiresAt.getTime() + ctx.limits.jwtSkewSeconds * 1000 - ctx.now().getTime();
-  if (expiresInMs <= 0) return { ok: false, refusal: REFUSAL.badCredentials, reason: 'token expired' };
-  return { ok: true, device, expiresInMs };
+  return verifyDevice(ctx, conn, {
+    authenticate: () => ctx.gateway.authenticateJwt(clientId, token, ctx.now()),
+    refusal: REFUSAL.badCredentials,
+    // The token's exp, with the clock skew the device manager allowed.
+    validUntil: (device) => device.tokenExpiresAt.getTime() + ctx.limits.jwtSkewSeconds * 1000,
+    failureMessage: 'device authentication could not complete',
+    expiredReason: 'token expired',
+  });
 }
 
 async function authenticateDevice(
@@ -122,7 +110,6 @@ async function authenticateDevice(
   token: string | undefined,
 ): Promise<void> {
   const clientId = packet.clientId;
-  if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
   if (token !== undefined) conn.authenticating();
   const verified = await verifyDeviceToken(ctx, conn, clientId, token);
   // The connect timeout or a shutdown may have ended the connection meanwhile.
@@ -149,7 +136,6 @@ async function authenticateDeviceCertificate(
   chain: readonly Buffer[],
 ): Promise<void> {
   const clientId = packet.clientId;
-  if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
   conn.authenticating();
   const verified = await verifyDeviceCertificate(ctx, conn, clientId, chain);
   if (!conn.isOpen) return;
@@ -200,9 +186,10 @@ function admitDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacke
 
 /** Ends the connection when the token expires (plus skew); a re-authentication re-arms it. */
 export function armTokenExpiry(ctx: BrokerContext, conn: Connection, session: DeviceSession, expiresInMs: number): void {
-  conn.endAfter(expiresInMs, () => {
-    recordDeviceError(ctx, conn, session, 'UNAUTHENTICATED', TOKEN_EXPIRED_MESSAGE);
-    conn.close('the authorization token expired', { level: 'info', code: REASON_V5.notAuthorized });
+  endAtExpiry(ctx, conn, session, expiresInMs, {
+    errorMessage: TOKEN_EXPIRED_MESSAGE,
+    closeReason: 'the authorization token expired',
+    code: REASON_V5.notAuthorized,
   });
 }
 

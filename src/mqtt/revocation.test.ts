@@ -23,6 +23,18 @@ const jwt = (fingerprint: string, key = KEY): AuthenticatedDevice => ({
   tokenExpiresAt: new Date(0),
 });
 
+/** A connection of device KEY with certificate `ff`, whose chain has `revocationKeys`. */
+const certificateDevice = (revocationKeys: string[] = ['cert:ff']): AuthenticatedDevice => ({
+  method: 'certificate',
+  key: KEY,
+  name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+  numId: '1',
+  certificateFingerprint: 'ff',
+  revocationKeys,
+  notAfter: new Date(0),
+  provisioned: false,
+});
+
 describe('revocation', () => {
   test('deleted, blocked, or the credential in use gone: revoked; the credential kept: not', () => {
     assert.equal(revokes(event(), jwt('aa')), false);
@@ -32,16 +44,7 @@ describe('revocation', () => {
   });
 
   test('a registered device certificate outlives a change of credentials, not a block', () => {
-    const certificate: AuthenticatedDevice = {
-      method: 'certificate',
-      key: KEY,
-      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
-      numId: '1',
-      certificateFingerprint: 'ff',
-      revocationKeys: ['cert:ff'],
-      notAfter: new Date(0),
-      provisioned: false,
-    };
+    const certificate = certificateDevice();
     assert.equal(revokes(event(), certificate), false);
     assert.equal(revokes(event({ reason: 'blocked', blocked: true }), certificate), true);
     assert.equal(revokes(event(), { ...certificate, credentialFingerprint: 'cc' }), true, 'a certificate credential that was removed');
@@ -70,16 +73,7 @@ describe('revocation', () => {
   });
 
   test('a certificate revoked while a chain is being checked still refuses that connection', async () => {
-    const certificate: AuthenticatedDevice = {
-      method: 'certificate',
-      key: KEY,
-      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
-      numId: '1',
-      certificateFingerprint: 'ff',
-      revocationKeys: ['cert:ff', 'serial:ca/1', 'cert:intermediate'],
-      notAfter: new Date(0),
-      provisioned: false,
-    };
+    const certificate = certificateDevice(['cert:ff', 'serial:ca/1', 'cert:intermediate']);
     const window = new RevocationWindow(20);
     const before = window.mark();
     window.recordCertificates({ keys: ['cert:other'], reason: 'test' });

@@ -5,8 +5,7 @@
  * before and after a restart.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,19 +15,22 @@ import type { Store } from '../store/store.js';
 import { CertificateAuthorityService, custodyLabel } from './certificate-authority-service.js';
 import { openCaKeyCustodies, type CaKeyCustodies } from './custodies.js';
 import { parsePkcs11Reference } from './pkcs11-custody.js';
+import { EC_KEY, opensslIn, RSA_KEY, type OpensslWorkbench } from '../../test/support/openssl-ca.js';
 import { createSoftHsmToken, softHsmSkip, type SoftHsmToken } from '../../test/support/softhsm.js';
-
-const LOCATION = { project: 'demo', location: 'europe-west1' } as const;
+import { LOCATION } from './authority-test-bed.js';
 
 describe('certificate authority with CA keys in a PKCS#11 token (SoftHSM2)', { skip: softHsmSkip }, () => {
   let token: SoftHsmToken;
   let dir: string;
   let store: Store;
+  /** openssl in `dir`: device keys and CSRs, and the verdict on what the CA issued. */
+  let tools: OpensslWorkbench;
   const masterKey = Buffer.alloc(32, 9).toString('base64');
 
   before(async () => {
     token = await createSoftHsmToken();
     dir = await mkdtemp(join(tmpdir(), 'keyway-ca-pkcs11-'));
+    tools = opensslIn(dir);
     await writeFile(join(dir, 'pin'), token.pin, { mode: 0o600 });
     store = await openSqliteStore(join(dir, 'data', 'keyway.db'));
   });
@@ -45,37 +47,9 @@ describe('certificate authority with CA keys in a PKCS#11 token (SoftHSM2)', { s
       ...(withToken ? { pkcs11: { module: token.module, tokenLabel: token.tokenLabel, pinFile: join(dir, 'pin') } } : {}),
     });
 
-  function openssl(args: readonly string[]): { status: number; output: string } {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
-  }
-
-  async function deviceCsr(name: string, keyArgs: readonly string[]): Promise<string> {
-    assert.equal(openssl(['genpkey', ...keyArgs, '-out', `${name}.key`]).status, 0);
-    assert.equal(openssl(['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`]).status, 0);
-    return readFile(join(dir, `${name}.csr`), 'utf8');
-  }
-
-  /** `openssl verify` of a device certificate against the root, the intermediate as untrusted. */
-  async function verifyChain(certificatePem: string, chain: readonly string[], file: string): Promise<string> {
-    const [intermediate, root] = chain;
-    await writeFile(join(dir, `${file}.pem`), certificatePem);
-    await writeFile(join(dir, `${file}-intermediate.pem`), intermediate ?? '');
-    await writeFile(join(dir, `${file}-root.pem`), root ?? '');
-    const r = openssl([
-      'verify',
-      '-x509_strict',
-      '-purpose',
-      'sslclient',
-      '-CAfile',
-      `${file}-root.pem`,
-      '-untrusted',
-      `${file}-intermediate.pem`,
-      `${file}.pem`,
-    ]);
-    assert.equal(r.status, 0, r.output);
-    return r.output.trim();
-  }
+  /** `openssl verify` of a device certificate against the root, the intermediate (chain[0]) untrusted. */
+  const verifyChain = (certificatePem: string, chain: readonly string[], file: string): Promise<string> =>
+    tools.verify(file, certificatePem, chain[1] ?? '', chain.slice(0, 1), ['-x509_strict', '-purpose', 'sslclient']);
 
   test('a root and an intermediate made in the token issue a device certificate that openssl verifies, before and after a restart', async () => {
     const ca = (custodies: CaKeyCustodies): CertificateAuthorityService =>
@@ -101,11 +75,11 @@ describe('certificate authority with CA keys in a PKCS#11 token (SoftHSM2)', { s
         assert.deepEqual(Object.keys(JSON.parse(authority.keyReference)).sort(), ['id', 'kind', 'label', 'token']);
       }
 
-      const issued = await service.issueFromCsr(intermediateName, await deviceCsr('dev1', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
+      const issued = await service.issueFromCsr(intermediateName, await tools.csr('dev1', EC_KEY, '/CN=dev1'));
       assert.match(await verifyChain(issued.certificatePem, issued.chain, 'dev1'), /dev1\.pem: OK$/);
       const fromRsa = await service.issueFromCsr(
         { ...LOCATION, authority: 'batch-rsa' },
-        await deviceCsr('dev2', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
+        await tools.csr('dev2', RSA_KEY(2048), '/CN=dev2'),
       );
       assert.match(await verifyChain(fromRsa.certificatePem, fromRsa.chain, 'dev2'), /dev2\.pem: OK$/);
     } finally {
@@ -116,18 +90,17 @@ describe('certificate authority with CA keys in a PKCS#11 token (SoftHSM2)', { s
     custodies = await openCustodies();
     try {
       const service = ca(custodies);
-      const issued = await service.issueFromCsr(intermediateName, await deviceCsr('dev3', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']));
+      const issued = await service.issueFromCsr(intermediateName, await tools.csr('dev3', EC_KEY, '/CN=dev3'));
       assert.match(await verifyChain(issued.certificatePem, issued.chain, 'dev3'), /dev3\.pem: OK$/);
 
       // The CRL is signed in the token too.
       await service.revokeCertificate(intermediateName, issued.serialNumber, 'KEY_COMPROMISE');
       const crl = await service.crl(intermediateName);
       await writeFile(join(dir, 'batch-1.crl'), crl.der);
-      const r = openssl(['crl', '-inform', 'DER', '-in', 'batch-1.crl', '-CAfile', 'dev3-intermediate.pem', '-noout', '-text']);
-      assert.equal(r.status, 0, r.output);
-      assert.match(r.output, /verify OK/);
+      const text = tools.openssl(['crl', '-inform', 'DER', '-in', 'batch-1.crl', '-CAfile', 'dev3-intermediate.pem', '-noout', '-text']);
+      assert.match(text, /verify OK/);
       // openssl pads the serial to whole bytes; ours drops leading zeros.
-      assert.match(r.output, new RegExp(`Serial Number: 0?${issued.serialNumber.toUpperCase()}\\n`));
+      assert.match(text, new RegExp(`Serial Number: 0?${issued.serialNumber.toUpperCase()}\\n`));
     } finally {
       await custodies.close();
     }
@@ -138,7 +111,7 @@ describe('certificate authority with CA keys in a PKCS#11 token (SoftHSM2)', { s
     try {
       const service = new CertificateAuthorityService({ store: store.pki, custodies });
       await assert.rejects(
-        service.issueFromCsr({ ...LOCATION, authority: 'batch-1' }, await deviceCsr('dev4', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])),
+        service.issueFromCsr({ ...LOCATION, authority: 'batch-1' }, await tools.csr('dev4', EC_KEY, '/CN=dev4')),
         (e: unknown) => e instanceof KeywayError && e.status === 'FAILED_PRECONDITION' && /PKCS#11 token, but none is configured/.test(e.message),
       );
     } finally {

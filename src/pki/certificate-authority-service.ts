@@ -16,6 +16,7 @@ import { certificateKey, normalizeSerial, serialKey, type CertificateKey } from 
 import { alreadyExists, failedPrecondition, fieldError, KeywayError, notFound } from '../domain/errors.js';
 import { checkResourceId, isResourceId, type LocationName } from '../domain/names.js';
 import type { PkiStore, StoredAuthority, StoredCertificate } from '../store/pki-store.js';
+import { KeywayIssuerProfiles } from './issuer-profiles.js';
 import { AuthorityRevocationSource } from './authority-revocation-source.js';
 import { isCaKeyAlgorithm, parseCaKeyAlgorithm } from './ca-algorithms.js';
 import { factsOf, fingerprintOf, sha256Hex } from './certificate-facts.js';
@@ -128,6 +129,8 @@ const minDate = (a: Date, b: Date): Date => (a.getTime() <= b.getTime() ? a : b)
 
 export class CertificateAuthorityService implements CertificateAuthorities {
   readonly revocationSource: AuthorityRevocationSource;
+  /** What the device certificates of Keyway's CAs carry, for checking provisioning templates. */
+  readonly issuerProfiles: KeywayIssuerProfiles;
   readonly #store: PkiStore;
   readonly #custodies: CaKeyCustodies;
   readonly #onRevoked: (keys: CertificateKey[], reason: string) => void;
@@ -139,6 +142,7 @@ export class CertificateAuthorityService implements CertificateAuthorities {
     this.#onRevoked = o.onRevoked ?? (() => undefined);
     this.#now = o.now ?? (() => new Date());
     this.revocationSource = new AuthorityRevocationSource(o.store);
+    this.issuerProfiles = new KeywayIssuerProfiles(o.store);
   }
 
   // ---- CAs ----------------------------------------------------------------------------------

@@ -108,6 +108,12 @@ export function createIntermediateCertificate(
   return issue(issuer, subject, publicKey, validity, caExtensions(0));
 }
 
+/**
+ * What a Keyway device certificate's subject holds, in the names provisioning templates use: the
+ * CN (the device id) only, whatever the CSR asked for, and the certificate's serial.
+ */
+export const DEVICE_CERTIFICATE_FIELDS: readonly string[] = ['CommonName', 'SerialNumber'];
+
 export function createDeviceCertificate(
   issuer: Issuer,
   commonName: string,

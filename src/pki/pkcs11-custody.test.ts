@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import * as graphene from 'graphene-pk11';
@@ -13,9 +11,9 @@ import { KeywayError } from '../domain/errors.js';
 import { signingAlgorithm } from './ca-algorithms.js';
 import type { CaKeyAlgorithm, CaKeyHandle, KeyCustody } from './key-custody.js';
 import { openPkcs11Custody, parsePkcs11Reference } from './pkcs11-custody.js';
+import { opensslIn } from '../../test/support/openssl-ca.js';
 import { createSoftHsmToken, softHsmSkip, type SoftHsmToken } from '../../test/support/softhsm.js';
 
-const run = promisify(execFile);
 const DAY_MS = 86_400_000;
 /** CK_STATE of a read-only session with nobody logged in (PKCS#11 v2.40 §5.5; pkcs11js lacks it). */
 const CKS_RO_PUBLIC_SESSION = 0;
@@ -68,13 +66,11 @@ async function issueWith(handle: CaKeyHandle, algorithm: CaKeyAlgorithm, name: s
   return { ca: ca.toString('pem'), leaf: leaf.toString('pem') };
 }
 
+/** `openssl verify -x509_strict` of `leafPem` against `caPem`, in a throw-away directory. */
 async function opensslVerify(caPem: string, leafPem: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'keyway-p11-verify-'));
   try {
-    await writeFile(join(dir, 'ca.pem'), caPem);
-    await writeFile(join(dir, 'leaf.pem'), leafPem);
-    const { stdout } = await run('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]);
-    return stdout.trim();
+    return await opensslIn(dir).verify('leaf', leafPem, caPem, [], ['-x509_strict']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

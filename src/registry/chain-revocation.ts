@@ -14,7 +14,9 @@ export async function chainRevocation(
   const revoked = new Set(hits.flatMap((h) => [...h]));
   if (revoked.size === 0) return undefined;
   // Which certificate each key names: `cert:` by fingerprint, `serial:` by serial under its issuer.
-  for (const [i, cert] of chain.entries()) {
+  // From the anchor down, so that a revoked CA, which takes its certificates with it, is named.
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const cert = chain[i]!;
     const issuer = chain[i + 1] ?? cert;
     const mine = [`cert:${cert.fingerprint}`, `serial:${issuer.spkiSha256}/${cert.serial}`];
     if (mine.some((k) => revoked.has(k as CertificateKey)))

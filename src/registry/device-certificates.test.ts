@@ -3,10 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
-import { pino } from 'pino';
 import type { CertificatesRevoked } from '../bus/bus.js';
 import { LocalBus } from '../bus/local-bus.js';
 import { certificateKey, serialKey, type CertificateKey, type RevocationSource } from '../domain/certificate-keys.js';
@@ -15,6 +13,7 @@ import { formatDevice, type DeviceName, type LocationName, type RegistryName } f
 import type { DeviceAuthMethod, ProvisioningTemplate } from '../domain/resources.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import { capturingLogger } from '../../test/support/log-capture.js';
 import { deviceChain, issue, makeRoot, type TestCert } from '../../test/support/test-pki.js';
 import { DeviceManagerService } from './device-manager-service.js';
 
@@ -62,18 +61,8 @@ async function fixture(): Promise<Fixture> {
   const store = await openSqliteStore(join(dir, `db-${++counter}`, 'keyway.db'));
   const bus = new LocalBus();
   const pki = new RevokedKeys();
-  const logs: Record<string, unknown>[] = [];
-  const rawLog: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        rawLog.push(line);
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      cb();
-    },
-  });
-  const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000, revocations: [pki], logger: pino({ level: 'info' }, sink) });
+  const { logger, lines: logs, raw: rawLog } = capturingLogger('info');
+  const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000, revocations: [pki], logger });
   const revoked: CertificatesRevoked[] = [];
   bus.onCertificatesRevoked((e) => revoked.push(e));
   return {

@@ -72,7 +72,8 @@ import {
 } from './registry-rules.js';
 import { DEVICE_MASK_PATHS, parseUpdateMask, REGISTRY_MASK_PATHS } from './update-mask.js';
 import { uploadRegistryCrl, type CrlUploadResult } from './registry-crl.js';
-import { caKeyOf, checkDeviceAuthMethod, checkRegistryCredentials } from './registry-credentials.js';
+import { caKeyOf, checkDeviceAuthMethod, checkRegistryCredentials, registryCaFingerprints } from './registry-credentials.js';
+import type { IssuerProfiles } from './provisioning-template.js';
 
 export interface DeviceManagerServiceOptions {
   readonly store: Store;
@@ -86,6 +87,8 @@ export interface DeviceManagerServiceOptions {
    * (which the service always checks): Keyway's own PKI.
    */
   readonly revocations?: readonly RevocationSource[];
+  /** CAs whose device certificates' subject is known (Keyway's own), so templates on them are checked against it. */
+  readonly issuerProfiles?: IssuerProfiles;
 }
 
 /** Numeric ids are random; two draws colliding twice in a row means something else is wrong. */
@@ -118,6 +121,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   readonly #timer: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
   readonly #revocations: readonly RevocationSource[];
+  readonly #issuerProfiles: IssuerProfiles | undefined;
   readonly #certificates: DeviceCertificates;
 
   constructor(options: DeviceManagerServiceOptions) {
@@ -128,6 +132,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     this.#timer = setInterval(() => void this.#flushActivity(), options.flushIntervalMs ?? 1000);
     this.#timer.unref();
     this.#revocations = options.revocations ?? [];
+    this.#issuerProfiles = options.issuerProfiles;
     this.#certificates = new DeviceCertificates({
       store: this.#store,
       bus: this.#bus,
@@ -139,13 +144,18 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
 
   // ---- registries ---------------------------------------------------------------------------
 
+  async #checkRegistryCredentials(raw: unknown): Promise<Registry['credentials']> {
+    const issued = this.#issuerProfiles ? await this.#issuerProfiles.issuedFields(registryCaFingerprints(raw)) : undefined;
+    return checkRegistryCredentials(raw, this.#now(), issued);
+  }
+
   async createRegistry(parent: LocationName, id: string, input: RegistryInput): Promise<Registry> {
     const location = parseLocation(formatLocation(parent), 'parent');
     checkResourceId('deviceRegistry.id', id);
     const state = checkStateNotificationConfig(input.stateNotificationConfig);
     const registry: Registry = {
       name: { ...location, registry: id },
-      credentials: checkRegistryCredentials(input.credentials ?? [], this.#now()),
+      credentials: await this.#checkRegistryCredentials(input.credentials ?? []),
       deviceAuthMethod: checkDeviceAuthMethod(input.deviceAuthMethod),
       eventNotificationConfigs: checkEventNotificationConfigs(input.eventNotificationConfigs ?? []),
       ...(state ? { stateNotificationConfig: state } : {}),
@@ -193,7 +203,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
         input.httpEnabledState === undefined ? REGISTRY_DEFAULTS.httpEnabledState : checkHttpState(input.httpEnabledState);
     if (paths.has('log_level'))
       patch.logLevel = input.logLevel === undefined ? REGISTRY_DEFAULTS.logLevel : checkRegistryLogLevel(input.logLevel);
-    if (paths.has('credentials')) patch.credentials = checkRegistryCredentials(input.credentials ?? [], this.#now());
+    if (paths.has('credentials')) patch.credentials = await this.#checkRegistryCredentials(input.credentials ?? []);
     if (paths.has('device_auth_method')) patch.deviceAuthMethod = checkDeviceAuthMethod(input.deviceAuthMethod);
     const before = patch.credentials === undefined ? undefined : await this.#store.getRegistry(registryName(name));
     const updated = await this.#store.updateRegistry(registryName(name), patch);

@@ -39,6 +39,27 @@ describe('checkProvisioningTemplate', () => {
     refusedAt({ deviceId: 'x-${CommonName' }, `${F}.deviceId`, /'\$' that is not part/);
   });
 
+  it('on a CA whose device certificates are known, refuses a field they do not carry when saved', () => {
+    const known = { fields: ['CommonName', 'SerialNumber'], issuer: "Keyway's CA projects/p/locations/l/authorities/int-1" };
+    const t = checkProvisioningTemplate({ deviceId: '${CommonName}', metadata: { serial: '${SerialNumber}' } }, F, known);
+    assert.equal(t.deviceId, '${CommonName}');
+    for (const [raw, field] of [
+      [{ deviceId: '${OrganizationalUnit}-${CommonName}' }, `${F}.deviceId`],
+      [{ deviceId: '${CommonName}', metadata: { batch: '${OrganizationalUnit}' } }, `${F}.metadata.batch`],
+    ] as const) {
+      assert.throws(
+        () => checkProvisioningTemplate(raw, F, known),
+        (e: unknown) =>
+          isKeywayError(e) &&
+          e.fieldViolations[0]?.field === field &&
+          /'OrganizationalUnit', which the device certificates of Keyway's CA .*int-1 do not have; they carry CommonName, SerialNumber/.test(
+            e.fieldViolations[0].description,
+          ),
+        field,
+      );
+    }
+  });
+
   it('refuses a missing or literal device id, and characters no id may hold', () => {
     refusedAt({}, `${F}.deviceId`, /is required/);
     refusedAt({ deviceId: 'sensor-1' }, `${F}.deviceId`, /same for every device/);

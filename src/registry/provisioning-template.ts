@@ -22,13 +22,34 @@ const TEMPLATE_KEYS = new Set(['deviceId', 'metadata', 'configData', 'gatewayTyp
 
 const allowedList = (): string => CERTIFICATE_FIELD_NAMES.join(', ');
 
-/** The field names a text uses; throws on a malformed or unknown placeholder. */
-function placeholdersOf(text: string, field: string): CertificateFieldName[] {
+/**
+ * The subject fields every certificate a CA issues is known to carry, when the CA's profile is
+ * known (Keyway's own CAs): a template on such a CA may use only those, and naming another is
+ * refused when the template is saved rather than when every device is refused at connect.
+ */
+export interface IssuedFields {
+  readonly fields: readonly string[];
+  /** For the error, e.g. "Keyway's CA int-line-1". */
+  readonly issuer: string;
+}
+
+/** Which CAs' device certificates have a known subject (by the SHA-256 of the CA certificate's DER). */
+export interface IssuerProfiles {
+  issuedFields(caDerSha256s: readonly string[]): Promise<ReadonlyMap<string, IssuedFields>>;
+}
+
+/** The field names a text uses; throws on a malformed or unknown placeholder, or one `known` rules out. */
+function placeholdersOf(text: string, field: string, known?: IssuedFields): CertificateFieldName[] {
   const names: CertificateFieldName[] = [];
   for (const m of text.matchAll(PLACEHOLDER)) {
     const name = m[1] ?? '';
     if (!CERTIFICATE_FIELD_NAMES.includes(name))
       throw fieldError(field, `names the unknown certificate field '${name.slice(0, 64)}'; allowed: ${allowedList()}`);
+    if (known && !known.fields.includes(name as CertificateFieldName))
+      throw fieldError(
+        field,
+        `names the certificate field '${name}', which the device certificates of ${known.issuer} do not have; they carry ${known.fields.join(', ')}`,
+      );
     names.push(name as CertificateFieldName);
   }
   // A '$' outside a complete placeholder (`$CommonName`, `${CommonName`) would stay literal by
@@ -38,8 +59,11 @@ function placeholdersOf(text: string, field: string): CertificateFieldName[] {
   return names;
 }
 
-/** Checks a template as it is saved on a registry credential; `field` names it in errors. */
-export function checkProvisioningTemplate(raw: unknown, field: string): ProvisioningTemplate {
+/**
+ * Checks a template as it is saved on a registry credential; `field` names it in errors. `known`:
+ * the fields the CA's certificates are known to carry, when they are.
+ */
+export function checkProvisioningTemplate(raw: unknown, field: string, known?: IssuedFields): ProvisioningTemplate {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw fieldError(field, 'must be an object');
   const t = raw as Record<string, unknown>;
   for (const key of Object.keys(t))
@@ -49,7 +73,7 @@ export function checkProvisioningTemplate(raw: unknown, field: string): Provisio
   if (typeof t.deviceId !== 'string' || t.deviceId === '')
     throw fieldError(idField, 'is required, e.g. "${CommonName}" or "sensor-${SerialNumber}"');
   if (t.deviceId.length > 255) throw fieldError(idField, 'must be at most 255 characters');
-  if (placeholdersOf(t.deviceId, idField).length === 0)
+  if (placeholdersOf(t.deviceId, idField, known).length === 0)
     throw fieldError(idField, 'must hold at least one ${FieldName} placeholder; a fixed id would be the same for every device');
   if (!ID_LITERAL.test(t.deviceId.replace(PLACEHOLDER, '')))
     throw fieldError(idField, 'may hold only letters, digits and - . _ + ~ % besides placeholders');
@@ -57,7 +81,7 @@ export function checkProvisioningTemplate(raw: unknown, field: string): Provisio
   let metadata: Record<string, string> | undefined;
   if (t.metadata !== undefined) {
     metadata = checkMetadata(t.metadata, `${field}.metadata`);
-    for (const [key, value] of Object.entries(metadata)) placeholdersOf(value, `${field}.metadata.${key}`);
+    for (const [key, value] of Object.entries(metadata)) placeholdersOf(value, `${field}.metadata.${key}`, known);
   }
   const configData = t.configData === undefined ? undefined : checkConfigData(t.configData, `${field}.configData`);
   const gatewayType: GatewayType | undefined =

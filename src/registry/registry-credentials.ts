@@ -7,13 +7,21 @@ import { certificateKey, type CertificateKey } from '../domain/certificate-keys.
 import { fieldError } from '../domain/errors.js';
 import { DEVICE_AUTH_METHODS, LIMITS, type DeviceAuthMethod, type RegistryCredential } from '../domain/resources.js';
 import { certificateDetails, keyStrengthProblem, parseCertificatePem, type ParsedCertificate } from '../identity/x509-certificate.js';
-import { checkProvisioningTemplate } from './provisioning-template.js';
+import { checkProvisioningTemplate, type IssuedFields } from './provisioning-template.js';
 import { checkEnum } from './registry-rules.js';
 
 const FIELD = 'deviceRegistry.credentials';
 
-/** Checks a registry's whole credential list as it is set (create, or patch with mask `credentials`). */
-export function checkRegistryCredentials(raw: unknown, now: Date, field = FIELD): RegistryCredential[] {
+/**
+ * Checks a registry's whole credential list as it is set (create, or patch with mask `credentials`).
+ * `issued`: the subject fields known of CAs' device certificates, by CA DER SHA-256 (registryCaFingerprints).
+ */
+export function checkRegistryCredentials(
+  raw: unknown,
+  now: Date,
+  issued: ReadonlyMap<string, IssuedFields> = new Map(),
+  field = FIELD,
+): RegistryCredential[] {
   if (!Array.isArray(raw)) throw fieldError(field, 'must be a list');
   if (raw.length > LIMITS.registryCredentials)
     throw fieldError(field, `at most ${LIMITS.registryCredentials} CA certificates are allowed per registry`);
@@ -40,7 +48,7 @@ export function checkRegistryCredentials(raw: unknown, now: Date, field = FIELD)
         x509Details: certificateDetails(cert),
       },
       ...(provisioningTemplate !== undefined && provisioningTemplate !== null
-        ? { provisioningTemplate: checkProvisioningTemplate(provisioningTemplate, `${at}.provisioningTemplate`) }
+        ? { provisioningTemplate: checkProvisioningTemplate(provisioningTemplate, `${at}.provisioningTemplate`, issued.get(cert.sha256)) }
         : {}),
     };
   });
@@ -53,6 +61,19 @@ function checkCaCertificate(cert: ParsedCertificate, now: Date, field: string): 
   if (weak !== undefined) throw fieldError(field, weak);
   if (cert.notAfter.getTime() <= now.getTime())
     throw fieldError(field, `expired at ${cert.notAfter.toISOString()}`);
+}
+
+/** SHA-256 of each credential certificate of an unchecked list that parses, to look their issuers up before checking. */
+export function registryCaFingerprints(raw: unknown): string[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((credential: unknown) => {
+    const certificate = (credential as { publicKeyCertificate?: { certificate?: unknown } } | null)?.publicKeyCertificate?.certificate;
+    try {
+      return [parseCertificatePem(certificate, FIELD).sha256];
+    } catch {
+      return []; // checkRegistryCredentials says what is wrong with it
+    }
+  });
 }
 
 /** The registry's CA certificates, parsed (they were checked when saved). */

@@ -110,6 +110,7 @@ export async function startServer(
       logger: logger.child({ module: 'registry' }),
       // Certificates and CAs Keyway's own PKI revoked, beside each registry's uploaded CRLs.
       revocations: [authorities.revocationSource],
+      issuerProfiles: authorities.issuerProfiles,
     });
     stops.push(() => manager.close());
 

@@ -3,31 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RegistryName } from '../domain/names.js';
 import type { NewDeviceCertificate } from './device-certificates-store.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { NewDevice, Store } from './store.js';
+import { newDevice, newRegistry, REG, T0 } from './store-test-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-devcert-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const REG: RegistryName = { project: 'proj', location: 'europe-west1', registry: 'fleet' };
-const T0 = new Date('2030-01-01T00:00:00Z');
 const fp = (n: number): string => n.toString(16).padStart(64, '0');
 
-const device = (id: string, numId: string, certificates?: NewDeviceCertificate[]): NewDevice => ({
-  name: { ...REG, device: id },
-  numId,
-  credentials: [],
-  blocked: false,
-  metadata: {},
-  logLevel: 'LOG_LEVEL_UNSPECIFIED',
-  gatewayType: 'NON_GATEWAY',
-  gatewayAuthMethod: 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-  configData: Buffer.alloc(0),
-  createdAt: T0,
-  ...(certificates ? { certificates } : {}),
-});
+const device = (id: string, numId: string, certificates?: NewDeviceCertificate[]): NewDevice =>
+  newDevice(id, numId, certificates ? { certificates } : {});
 
 const cert = (n: number, state: NewDeviceCertificate['state'] = 'ACTIVE'): NewDeviceCertificate => ({
   fingerprint: fp(n),
@@ -46,18 +33,7 @@ describe('device certificates in the store', () => {
   let store: Store;
   before(async () => {
     store = await openSqliteStore(join(dir, 'keyway.db'));
-    await store.insertRegistry(
-      {
-        name: REG,
-        credentials: [],
-        deviceAuthMethod: 'JWT_OR_CERTIFICATE',
-        eventNotificationConfigs: [],
-        mqttEnabledState: 'MQTT_ENABLED',
-        httpEnabledState: 'HTTP_ENABLED',
-        logLevel: 'LOG_LEVEL_UNSPECIFIED',
-      },
-      T0,
-    );
+    await store.insertRegistry(newRegistry(), T0);
     assert.equal(await store.insertDevice(device('dev1', '101')), 'created');
     assert.equal(await store.insertDevice(device('dev2', '102')), 'created');
   });

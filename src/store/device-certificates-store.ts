@@ -13,26 +13,9 @@ import type { Database } from './schema.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** A device certificate as stored. */
-export interface StoredDeviceCertificate {
-  /** SHA-256 (hex) of the DER. */
-  readonly fingerprint: string;
-  /** The owning device, by id. */
-  readonly device: DeviceName;
-  readonly deviceNumId: string;
-  readonly issuerSpkiSha256: string;
-  readonly serial: string;
-  readonly subject: string;
-  readonly issuer: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly pem: string;
-  readonly state: CertificateState;
-  readonly createTime: Date;
-  readonly updateTime: Date;
-}
-
+/** A device certificate to store. */
 export interface NewDeviceCertificate {
+  /** SHA-256 (hex) of the DER. */
   readonly fingerprint: string;
   readonly issuerSpkiSha256: string;
   readonly serial: string;
@@ -43,6 +26,15 @@ export interface NewDeviceCertificate {
   readonly pem: string;
   readonly state: CertificateState;
   readonly createdAt: Date;
+}
+
+/** A device certificate as stored. */
+export interface StoredDeviceCertificate extends Omit<NewDeviceCertificate, 'createdAt'> {
+  /** The owning device, by id. */
+  readonly device: DeviceName;
+  readonly deviceNumId: string;
+  readonly createTime: Date;
+  readonly updateTime: Date;
 }
 
 export type InsertDeviceCertificateResult = 'created' | 'device-not-found' | 'exists';

@@ -269,6 +269,12 @@ export class KyselyPkiStore implements PkiStore {
     return rows.map(toCertificate);
   }
 
+  async findAuthoritiesByFingerprint(derSha256s: readonly string[]): Promise<StoredAuthority[]> {
+    const wanted = [...new Set(derSha256s)].slice(0, MAX_LOOKUP);
+    if (wanted.length === 0) return [];
+    return (await this.#authorities().where('der_sha256', 'in', wanted).execute()).map(toAuthority);
+  }
+
   async listRevokedChildren(authority: AuthorityName): Promise<StoredAuthority[]> {
     const rows = await this.#authorities()
       .where('project', '=', authority.project)

@@ -187,14 +187,7 @@ export class KyselyStore implements Store {
     const entries = new Map(crl.entries.map((e) => [normalizeSerial(e.serial), e.revocationTime.getTime()]));
     try {
       return await this.db.transaction().execute(async (trx): Promise<ReplaceRegistryCrlResult> => {
-        const exists = await trx
-          .selectFrom('registries')
-          .select('id')
-          .where('project', '=', registry.project)
-          .where('location', '=', registry.location)
-          .where('id', '=', registry.registry)
-          .executeTakeFirst();
-        if (!exists) return { status: 'registry-not-found' };
+        if (!(await this.#registryExists(trx, registry))) return { status: 'registry-not-found' };
         const stored = await trx
           .selectFrom('registry_crls')
           .select('crl_number')
@@ -271,14 +264,7 @@ export class KyselyStore implements Store {
     if (numId === undefined) throw new Error(`store: numeric id ${device.numId} is out of range`);
     try {
       return await this.db.transaction().execute(async (trx): Promise<InsertDeviceResult> => {
-        const registry = await trx
-          .selectFrom('registries')
-          .select('id')
-          .where('project', '=', name.project)
-          .where('location', '=', name.location)
-          .where('id', '=', name.registry)
-          .executeTakeFirst();
-        if (!registry) return 'registry-not-found';
+        if (!(await this.#registryExists(trx, name))) return 'registry-not-found';
         if (await this.#deviceRow(trx, name, { id: name.device })) return 'id-taken';
         const sameNumId = await trx.selectFrom('devices').select('num_id').where('num_id', '=', numId).executeTakeFirst();
         if (sameNumId) return 'num-id-taken';
@@ -612,6 +598,17 @@ export class KyselyStore implements Store {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  async #registryExists(db: Db, name: RegistryName): Promise<boolean> {
+    const row = await db
+      .selectFrom('registries')
+      .select('id')
+      .where('project', '=', name.project)
+      .where('location', '=', name.location)
+      .where('id', '=', name.registry)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 
   async #deviceRow(db: Db, registry: RegistryName, ref: DeviceRef): Promise<DeviceRow | undefined> {
     let q = db

@@ -90,6 +90,8 @@ export interface PkiStore {
   /** What a CRL of the CA lists: its revoked certificates and its revoked child CAs. */
   listRevokedCertificates(authority: AuthorityName): Promise<StoredCertificate[]>;
   listRevokedChildren(authority: AuthorityName): Promise<StoredAuthority[]>;
+  /** Keyway's CAs among these certificates, by the SHA-256 (hex) of their DER; unknown ones are left out. */
+  findAuthoritiesByFingerprint(derSha256s: readonly string[]): Promise<StoredAuthority[]>;
 
   /** Certificates (issued or CA) with one of these DER hashes or one of these issuer/serial pairs. */
   lookupCertificates(derSha256s: readonly string[], serials: readonly SerialRef[]): Promise<CertificateFact[]>;

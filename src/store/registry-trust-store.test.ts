@@ -9,14 +9,13 @@ import type { RegistryName } from '../domain/names.js';
 import type { Registry, RegistryCredential } from '../domain/resources.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
+import { newRegistry, REG, T0 } from './store-test-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-trust-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const REG: RegistryName = { project: 'proj', location: 'europe-west1', registry: 'fleet' };
 const OTHER: RegistryName = { ...REG, registry: 'other' };
 const ISSUER = 'ab'.repeat(32);
-const T0 = new Date('2030-01-01T00:00:00Z');
 
 const credential: RegistryCredential = {
   publicKeyCertificate: {
@@ -39,15 +38,8 @@ const credential: RegistryCredential = {
   },
 };
 
-const registry = (name: RegistryName, credentials: readonly RegistryCredential[] = []): Registry => ({
-  name,
-  credentials,
-  deviceAuthMethod: 'CERTIFICATE_ONLY',
-  eventNotificationConfigs: [],
-  mqttEnabledState: 'MQTT_ENABLED',
-  httpEnabledState: 'HTTP_ENABLED',
-  logLevel: 'LOG_LEVEL_UNSPECIFIED',
-});
+const registry = (name: RegistryName, credentials: readonly RegistryCredential[] = []): Registry =>
+  newRegistry(name, { credentials, deviceAuthMethod: 'CERTIFICATE_ONLY' });
 
 describe('store: registry trust', () => {
   let store: Store;

@@ -11,7 +11,8 @@ import type { Registry } from '../domain/resources.js';
 import { SQLITE } from './dialect.js';
 import { migrations as allMigrations } from './migrations.js';
 import { openSqliteStore } from './sqlite-store.js';
-import type { NewDevice, Store } from './store.js';
+import type { Store } from './store.js';
+import { newDevice, newRegistry, REG, T0 } from './store-test-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,33 +20,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let fileCounter = 0;
 const freshPath = (): string => join(dir, `store-${++fileCounter}`, 'keyway.db');
 
-const REG: RegistryName = { project: 'proj', location: 'europe-west1', registry: 'fleet' };
-const T0 = new Date('2030-01-01T00:00:00Z');
-
-const registry = (name: RegistryName = REG): Registry => ({
-  name,
-  credentials: [],
-  deviceAuthMethod: 'JWT_OR_CERTIFICATE',
-  eventNotificationConfigs: [{ pubsubTopicName: 'projects/proj/topics/a', subfolderMatches: 'alerts' }, { pubsubTopicName: 'projects/proj/topics/b' }],
-  stateNotificationConfig: { pubsubTopicName: 'projects/proj/topics/state' },
-  mqttEnabledState: 'MQTT_ENABLED',
-  httpEnabledState: 'HTTP_DISABLED',
-  logLevel: 'INFO',
-});
-
-const newDevice = (id: string, numId: string, overrides: Partial<NewDevice> = {}): NewDevice => ({
-  name: { ...REG, device: id },
-  numId,
-  credentials: [],
-  blocked: false,
-  metadata: {},
-  logLevel: 'LOG_LEVEL_UNSPECIFIED',
-  gatewayType: 'NON_GATEWAY',
-  gatewayAuthMethod: 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-  configData: Buffer.alloc(0),
-  createdAt: T0,
-  ...overrides,
-});
+/** A registry with every setting away from its default, to see each one stored. */
+const registry = (name: RegistryName = REG): Registry =>
+  newRegistry(name, {
+    eventNotificationConfigs: [{ pubsubTopicName: 'projects/proj/topics/a', subfolderMatches: 'alerts' }, { pubsubTopicName: 'projects/proj/topics/b' }],
+    stateNotificationConfig: { pubsubTopicName: 'projects/proj/topics/state' },
+    httpEnabledState: 'HTTP_DISABLED',
+    logLevel: 'INFO',
+  });
 
 const deviceName = (id: string): DeviceName => ({ ...REG, device: id });
 

@@ -1,10 +1,16 @@
 /**
- * An outside CA made with the `openssl` command, as an operator's own PKI would be: a root,
- * intermediates, client certificates from CSRs, revocation and CRLs (`openssl ca`). Keys are
- * ECDSA P-256 and written 0600.
+ * openssl as an outside tool, for tests that need certificates made by something other than
+ * Keyway, or an outside opinion of what Keyway made:
+ * - OpensslCa: an outside CA, as an operator's own PKI would be: a root, intermediates, client
+ *   certificates from CSRs, revocation and CRLs (`openssl ca`). Keys are ECDSA P-256, written 0600.
+ * - opensslIn(dir): openssl run in a directory, to make device keys and CSRs and to read or
+ *   verify certificates and CRLs.
+ * Certificates made in-process with exactly the properties a test needs (odd ones included) are
+ * test-pki's; a throw-away Keyway CA service is src/pki/authority-test-bed's.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface IssuedFiles {
@@ -14,10 +20,72 @@ export interface IssuedFiles {
   readonly keyPem: string;
 }
 
-const openssl = (args: readonly string[], cwd?: string): string =>
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+/** `openssl genpkey` arguments of a P-256 key. */
+export const EC_KEY = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'] as const;
+/** `openssl genpkey` arguments of an RSA key of `bits`. */
+export const RSA_KEY = (bits: number): string[] => ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`];
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+/** Runs openssl; the exit status and what it printed (stdout, then stderr). */
+export function tryOpenssl(args: readonly string[], options: { cwd?: string; input?: string } = {}): { status: number; output: string } {
+  const r = spawnSync('openssl', args, { cwd: options.cwd, encoding: 'utf8', ...(options.input !== undefined ? { input: options.input } : {}) });
+  return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Runs openssl; what it printed, or an error with its output when it fails. */
+export function openssl(args: readonly string[], options: { cwd?: string; input?: string } = {}): string {
+  const r = tryOpenssl(args, options);
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${r.output}`);
+  return r.output;
+}
+
+export interface OpensslWorkbench {
+  readonly dir: string;
+  /** Runs openssl in `dir`; throws with its output when it fails. */
+  openssl(args: readonly string[], input?: string): string;
+  /** Like openssl() but returns the exit status and output instead of throwing. */
+  tryOpenssl(args: readonly string[], input?: string): { status: number; output: string };
+  /** Writes `dir/file`; returns its path. */
+  write(file: string, text: string | Buffer): Promise<string>;
+  read(file: string): Promise<string>;
+  /** A key (genpkey arguments, e.g. EC_KEY) in `name.key` and a CSR for it with `subject` in `name.csr`; returns the CSR PEM. */
+  csr(name: string, keyArgs: readonly string[], subject: string, extra?: readonly string[]): Promise<string>;
+  /**
+   * `openssl verify [flags]` of `certificatePem` (written to `name.pem`) against `rootPem`, with
+   * `intermediates` untrusted (`name-intermediate.pem`); throws unless it verifies, returns the output.
+   */
+  verify(name: string, certificatePem: string, rootPem: string, intermediates?: readonly string[], flags?: readonly string[]): Promise<string>;
+}
+
+/** openssl run in `dir` (which the caller creates and removes). */
+export function opensslIn(dir: string): OpensslWorkbench {
+  const run = (args: readonly string[], input?: string): string => openssl(args, { cwd: dir, ...(input !== undefined ? { input } : {}) });
+  const write = async (file: string, text: string | Buffer): Promise<string> => {
+    await writeFile(join(dir, file), text);
+    return join(dir, file);
+  };
+  return {
+    dir,
+    openssl: run,
+    tryOpenssl: (args, input) => tryOpenssl(args, { cwd: dir, ...(input !== undefined ? { input } : {}) }),
+    write,
+    read: (file) => readFile(join(dir, file), 'utf8'),
+    csr: async (name, keyArgs, subject, extra = []) => {
+      run(['genpkey', ...keyArgs, '-out', `${name}.key`]);
+      run(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`, ...extra]);
+      return readFile(join(dir, `${name}.csr`), 'utf8');
+    },
+    verify: async (name, certificatePem, rootPem, intermediates = [], flags = []) => {
+      await write(`${name}.pem`, certificatePem);
+      await write(`${name}-root.pem`, rootPem);
+      if (intermediates.length > 0) await write(`${name}-intermediate.pem`, intermediates.join(''));
+      const untrusted = intermediates.length > 0 ? ['-untrusted', `${name}-intermediate.pem`] : [];
+      return run(['verify', ...flags, '-CAfile', `${name}-root.pem`, ...untrusted, `${name}.pem`]).trim();
+    },
+  };
+}
+
+/** `openssl req` arguments that make a new P-256 key without a passphrase. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 /** `openssl ca` dates: YYYYMMDDHHMMSSZ. */
 const caDate = (d: Date): string => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
@@ -79,7 +147,7 @@ export class OpensslCa implements IssuedFiles {
     const dir = OpensslCa.#prepare(parent, cn);
     const ca = new OpensslCa(dir, join(dir, 'ca.crt'), join(dir, 'ca.key'));
     openssl([
-      'req', '-x509', ...EC_KEY, '-keyout', ca.keyPath, '-out', ca.certPath, '-subj', `/CN=${cn}/O=Outside Tests`, '-days', '3650',
+      'req', '-x509', ...NEW_EC_KEY, '-keyout', ca.keyPath, '-out', ca.certPath, '-subj', `/CN=${cn}/O=Outside Tests`, '-days', '3650',
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     chmodSync(ca.keyPath, 0o600);
@@ -113,7 +181,7 @@ export class OpensslCa implements IssuedFiles {
 
   #sign(cn: string, certPath: string, keyPath: string, extensions: string, validity: { notBefore?: Date; notAfter?: Date }): void {
     const csr = `${certPath}.csr`;
-    openssl(['req', '-new', ...EC_KEY, '-keyout', keyPath, '-out', csr, '-subj', `/CN=${cn}/O=Outside Tests`]);
+    openssl(['req', '-new', ...NEW_EC_KEY, '-keyout', keyPath, '-out', csr, '-subj', `/CN=${cn}/O=Outside Tests`]);
     chmodSync(keyPath, 0o600);
     const dates =
       validity.notBefore || validity.notAfter
@@ -129,8 +197,16 @@ export class OpensslCa implements IssuedFiles {
 
   /** The CA's current CRL, PEM. */
   crl(): string {
-    const out = join(this.dir, `crl-${++counter}.pem`);
-    openssl(['ca', '-batch', '-config', join(this.dir, 'openssl.cnf'), '-gencrl', '-out', out]);
-    return readFileSync(out, 'utf8');
+    return readFileSync(this.crlFile(), 'utf8');
+  }
+
+  /** Writes the CA's current CRL (the next CRL number, from 1) to a new file; returns its path. */
+  crlFile(form: 'PEM' | 'DER' = 'PEM'): string {
+    const pem = join(this.dir, `crl-${++counter}.pem`);
+    openssl(['ca', '-batch', '-config', join(this.dir, 'openssl.cnf'), '-gencrl', '-out', pem]);
+    if (form === 'PEM') return pem;
+    const der = pem.replace(/\.pem$/, '.der');
+    openssl(['crl', '-in', pem, '-outform', 'DER', '-out', der]);
+    return der;
   }
 }

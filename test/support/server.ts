@@ -4,7 +4,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig, type PkiConfig } from '../../src/config/config.js';
 import { startServer, type RunningServer, type ServerTuning } from '../../src/server/server.js';
 
 export interface ApiResponse {
@@ -31,10 +31,12 @@ export interface TestServerOptions extends ServerTuning {
   readonly dataDir?: string;
   /** Also start the development open listener on 127.0.0.1 and a free port. */
   readonly devOpenListener?: boolean;
+  /** CA key custody, e.g. `{ masterKeyFile }` outside the data directory: a file, unlike KEYWAY_MASTER_KEY, does not leak into other in-process servers. */
+  readonly pki?: PkiConfig;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), devOpenListener = false, ...tuning } = options;
+  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), devOpenListener = false, pki, ...tuning } = options;
   const config = loadConfig({
     env: {},
     overrides: {
@@ -43,6 +45,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       api: { host: '127.0.0.1', port: 0 },
       logLevel: 'silent',
       ...(devOpenListener ? { devOpenListener: { host: '127.0.0.1', port: 0 } } : {}),
+      ...(pki ? { pki } : {}),
     },
   });
   const logger = pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' });

@@ -1,9 +1,10 @@
 /**
- * Certificates made inside tests: CAs, intermediates and device (leaf) certificates with exactly
- * the properties a test needs, including deliberately wrong ones (expired, CA as leaf, wrong
- * extended key usage, forged signature).
+ * Certificates made inside tests (@peculiar/x509, in-process): CAs, intermediates and device
+ * (leaf) certificates with exactly the properties a test needs, including deliberately wrong ones
+ * (expired, CA as leaf, wrong extended key usage, forged signature). Certificates that must come
+ * from an outside tool, and openssl's reading of Keyway's, are openssl-ca's.
  */
-import { createPrivateKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 const crypto = webcrypto as unknown as Crypto;
@@ -141,6 +142,3 @@ export async function deviceChain(deviceId: string, leaf: Partial<CertOptions> =
   const device = await issue(intermediate, { subject: `CN=${deviceId}`, ...leaf });
   return { root, intermediate, leaf: device };
 }
-
-/** The key of a TestCert as a node KeyObject (already there; for symmetry with PEM users). */
-export const privateKeyOf = (c: TestCert): KeyObject => createPrivateKey(c.keyPem);

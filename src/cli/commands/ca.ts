@@ -94,9 +94,12 @@ export function registerCa(program: Command, io: CliIo): void {
 
   withApiContext(ca.command('describe').argument('<id>', 'CA id'))
     .description('show a CA and its certificate')
-    .action(async (id: string, _: unknown, cmd: Command) => {
+    .option('--pem', "print only the CA's certificate (PEM), e.g. to give it to a registry or to devices")
+    .action(async (id: string, f: { pem?: boolean }, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
-      out.resource(await (await ctx.client()).getAuthority(await ctx.location(), id));
+      const a = await (await ctx.client()).getAuthority(await ctx.location(), id);
+      if (f.pem) io.stdout(`${a.certificate.trimEnd()}\n`);
+      else out.resource(a);
     });
 
   withApiContext(ca.command('revoke').argument('<id>', 'CA id'))

@@ -45,8 +45,12 @@ export function registerCerts(program: Command, io: CliIo): void {
     .requiredOption('--ca <id>', 'the intermediate CA that issues it')
     .option('--csr <file>', 'the device\'s PKCS#10 request (PEM)')
     .option('--device <id>', 'device id: the certificate\'s subject CN')
-    .option('--out <file>', 'with --csr: write the certificate here (default: stdout)')
-    .option('--out-dir <dir>', 'without --csr: where <device>.key, <device>.crt and <device>-chain.pem go', '.')
+    .option('--out <file>', 'with --csr: write the certificate with its intermediate here (default: the certificate alone on stdout)')
+    .option(
+      '--out-dir <dir>',
+      'without --csr: where <device>.key, <device>.crt (with its intermediate, as the device presents it) and <device>-chain.pem (the issuers, up to the root) go',
+      '.',
+    )
     .addOption(new Option('--key-type <type>', 'without --csr: the key to make').choices(['ec-p256', 'rsa-2048']).default('ec-p256'))
     .option('--validity-days <days>', 'validity in days (default 365)')
     .action(async (f: IssueFlags, cmd: Command) => {
@@ -67,12 +71,17 @@ export function registerCerts(program: Command, io: CliIo): void {
         ...(f.validityDays ? { validityDays: Number(f.validityDays) } : {}),
       });
 
+      // What a device presents in its TLS handshake: its certificate, then the intermediates (the
+      // root, last in the chain, is what the registry trusts). Registering it needs the same.
+      const presented = (issued: { certificate: string; chain: readonly string[] }): string =>
+        [issued.certificate, ...issued.chain.slice(0, -1)].map((c) => `${c.trimEnd()}\n`).join('');
+
       if (f.csr) {
         const csr = (await readInputFile(ctx, '--csr', f.csr)).toString('utf8');
         const issued = await client.issueCertificate(location, f.ca, request(csr));
         if (f.out) {
-          await writeFile(ctx.path(f.out), `${issued.certificate.trimEnd()}\n${issued.chain.map((c) => `${c.trimEnd()}\n`).join('')}`, { mode: 0o644 });
-          out.status(`Issued certificate ${issued.serialNumber} for [${issued.subject}]; wrote it with its chain to ${f.out}.`);
+          await writeFile(ctx.path(f.out), presented(issued), { mode: 0o644 });
+          out.status(`Issued certificate ${issued.serialNumber} for [${issued.subject}]; wrote it with its intermediate to ${f.out}.`);
         } else if (out.format === 'default') {
           io.stdout(`${issued.certificate.trimEnd()}\n`);
           out.status(`Issued certificate ${issued.serialNumber} for [${issued.subject}].`);
@@ -92,7 +101,7 @@ export function registerCerts(program: Command, io: CliIo): void {
       // The key is written before the request leaves, so a certificate never exists without it.
       await writeNew(keyPath, made.privateKeyPem, 0o600);
       const issued = await client.issueCertificate(location, f.ca, request(made.csrPem));
-      await writeFile(certPath, `${issued.certificate.trimEnd()}\n`, { mode: 0o644 });
+      await writeFile(certPath, presented(issued), { mode: 0o644 });
       await writeFile(chainPath, issued.chain.map((c) => `${c.trimEnd()}\n`).join(''), { mode: 0o644 });
       if (out.format !== 'default') {
         out.resource({ ...issued, keyPath, certificatePath: certPath, chainPath });
