@@ -6,7 +6,10 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { CertificateAuthorities } from '../pki/certificate-authority-service.js';
 import type { DeviceManager } from '../registry/device-manager.js';
+import type { AuditReader } from '../audit/audit-log.js';
+import type { AuditSink } from '../domain/audit-events.js';
 import { adminAuthHook } from './admin-auth.js';
+import { registerAuditHooks } from './audit-hook.js';
 import { errorReply, replyForError } from './error-envelope.js';
 import { normalizeKeys } from './field-names.js';
 import { RawBody } from './raw-body.js';
@@ -17,6 +20,8 @@ export interface AdminApiOptions {
   readonly manager: DeviceManager;
   /** Keyway's certificate authorities (`…/authorities` routes). */
   readonly authorities?: CertificateAuthorities;
+  /** The audit log: admin requests are recorded in it and `/v1/audit…` routes read it. */
+  readonly audit?: AuditSink & AuditReader;
   /** Constant-time check of a presented admin token. */
   readonly verifyAdminToken: (token: string) => boolean;
   readonly logger: Logger;
@@ -76,6 +81,7 @@ export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstanc
   }) as unknown as FastifyInstance;
 
   app.addHook('onRequest', adminAuthHook(o.verifyAdminToken));
+  if (o.audit) registerAuditHooks(app, o.audit);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime) },
@@ -97,6 +103,7 @@ export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstanc
   const deps = {
     manager: o.manager,
     ...(o.authorities ? { authorities: o.authorities } : {}),
+    ...(o.audit ? { audit: o.audit } : {}),
     openApi: () => (openApi ??= buildOpenApiDocument(ADMIN_ROUTES)),
   };
   for (const route of ADMIN_ROUTES) register(app, route, deps);

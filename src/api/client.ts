@@ -36,6 +36,7 @@ import type {
   ApiIssuedCertificate,
   ApiListCertificateAuthoritiesResponse,
 } from './authority-wire.js';
+import type { ApiListAuditEntriesResponse, ApiVerifyAuditResponse } from './audit-routes.js';
 
 export interface AdminClientOptions {
   /** e.g. `https://localhost:9443`. */
@@ -86,6 +87,15 @@ export interface ListDevicesOptions extends PageOptions {
   readonly deviceNumIds?: readonly string[];
   /** Device fields to return beside id, name and numId (snake_case or lowerCamelCase). */
   readonly fieldMask?: readonly string[];
+}
+
+export interface AuditListOptions extends PageOptions {
+  readonly start?: string;
+  readonly end?: string;
+  readonly device?: string;
+  readonly actor?: string;
+  readonly outcome?: string;
+  readonly kind?: string;
 }
 
 type Name<T> = T | string;
@@ -324,6 +334,17 @@ export class AdminClient {
   crl(parent: Name<LocationName>, id: string, format: 'pem' | 'der' = 'pem'): Promise<Buffer> {
     const q = queryString({ format: format === 'der' ? 'der' : undefined });
     return this.#call('GET', `/v1/${locationPath(asLocation(parent))}/authorities/${seg(id)}/crl${q}`, undefined, true);
+  }
+
+  // -- Audit log -------------------------------------------------------------------------------
+
+  /** One page of audit entries, oldest first; `start`/`end` are RFC 3339, `device` a device's full name. */
+  listAuditEntries(options: AuditListOptions = {}): Promise<ApiListAuditEntriesResponse> {
+    return this.#call('GET', `/v1/audit/entries${queryString({ ...options })}`);
+  }
+
+  verifyAudit(): Promise<ApiVerifyAuditResponse> {
+    return this.#call('GET', '/v1/audit:verify');
   }
 
   // -- Service ---------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import type { DeviceManager } from '../registry/device-manager.js';
 import { applyMask, parseMaskPaths, resolveMask } from './field-mask.js';
 import { DEVICE_CERTIFICATE_ROUTES } from './certificate-routes.js';
 import { AUTHORITY_ROUTES } from './authority-routes.js';
+import { AUDIT_ROUTES } from './audit-routes.js';
+import type { AuditReader } from '../audit/audit-log.js';
 import type { CertificateAuthorities } from '../pki/certificate-authority-service.js';
 import {
   DeviceConfigSchema,
@@ -71,6 +73,8 @@ export interface RouteDeps {
   readonly manager: DeviceManager;
   /** Keyway's own CAs; their routes answer UNIMPLEMENTED without it. */
   readonly authorities?: CertificateAuthorities;
+  /** The audit log; its routes answer UNIMPLEMENTED without it. */
+  readonly audit?: AuditReader;
   readonly openApi: () => object;
 }
 
@@ -98,7 +102,10 @@ export interface ApiRoute {
  * find-my-way needs to tell `…/devices/d1` from `…/devices/d1:sendCommandToDevice`.
  */
 export function fastifyUrl(path: string): string {
-  return path.replace(/\{(\w+)\}:(\w+)$/, ':$1([^:/]+)::$2').replace(/\{(\w+)\}/g, ':$1');
+  return path
+    .replace(/([^}]):(\w+)$/, '$1::$2') // a verb after a literal segment (`/v1/audit:verify`)
+    .replace(/\{(\w+)\}:(\w+)$/, ':$1([^:/]+)::$2')
+    .replace(/\{(\w+)\}/g, ':$1');
 }
 
 /** Every route has one, so that an unknown query parameter is refused everywhere. */
@@ -412,4 +419,5 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   ...DEVICE_CERTIFICATE_ROUTES,
   ...AUTHORITY_ROUTES,
+  ...AUDIT_ROUTES,
 ];

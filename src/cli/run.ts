@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { ApiClientError, ApiConnectionError } from '../api/client.js';
 import { isKeywayError } from '../domain/errors.js';
+import { registerAudit } from './commands/audit.js';
 import { registerCa } from './commands/ca.js';
 import { registerCerts } from './commands/certs.js';
 import { registerConfig } from './commands/config.js';
@@ -42,6 +43,7 @@ function buildProgram(io: CliIo, onAction: (label: string) => void): Command {
   registerConfig(program, io);
   registerCa(program, io);
   registerCerts(program, io);
+  registerAudit(program, io);
   return program;
 }
 

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { AuditSink } from '../domain/audit-events.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { CertificateConnections } from './certificate-connections.js';
@@ -55,6 +56,8 @@ export interface BrokerOptions {
    * protocol `mqtt` (or `x-amzn-mqtt-ca`): MQTT on 443 for networks that block 8883.
    */
   readonly alpnListener?: { readonly host: string; readonly port: number };
+  /** Receives every authentication and authorization decision (the audit log). */
+  readonly audit?: AuditSink;
 }
 
 /** The ports the broker listens on; `openPort` only when an open listener was configured. */
@@ -94,6 +97,7 @@ export class Broker {
       revocations: new RevocationWindow(limits.connectTimeoutMs),
       connectRate: new ConnectRateLimiter(limits, () => performance.now()),
       certificates: new CertificateConnections<Connection>(),
+      ...(options.audit ? { audit: options.audit } : {}),
     };
     this.#handlers = {
       packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet),

@@ -15,10 +15,12 @@ import type { Namespace } from './namespace.js';
 import { REASON_V5 } from './reason-codes.js';
 import { resolveTopicAlias } from './topic-aliases.js';
 import { isValidTopicName } from './topic-trie.js';
+import { auditDenied } from './audit-decisions.js';
 
 export function publishClient(ctx: BrokerContext, conn: Connection, session: ClientSession, namespace: Namespace, packet: IPublishPacket): void {
   const policy = namespace.policy;
   if (!policy.clientsPublish) {
+    if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.clientId}`, 'publish', packet.topic, `${policy.name} clients may not publish`);
     conn.close(`${policy.name} clients may not publish`, { level: 'info', code: REASON_V5.notAuthorized });
     return;
   }

@@ -12,6 +12,7 @@ import type { BrokerContext } from './context.js';
 import { clip } from './device-errors.js';
 import type { Namespace } from './namespace.js';
 import { REASON_V5, SUBACK_FAILURE } from './reason-codes.js';
+import { auditDenied } from './audit-decisions.js';
 import { parseFilter, type RetainHandling, type Subscription } from './subscription.js';
 import type { QoS } from './topic-trie.js';
 
@@ -30,6 +31,7 @@ export function subscribeClient(ctx: BrokerContext, conn: Connection, session: C
     const refusal = policy.refuseFilter(parsed, filter);
     if (refusal !== undefined) {
       conn.log.info({ filter: clip(filter), code: refusal }, 'subscription refused');
+      if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.clientId}`, 'subscribe', filter, `refused with reason code ${refusal}`);
       granted.push(v5 ? refusal : SUBACK_FAILURE);
       continue;
     }

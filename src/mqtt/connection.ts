@@ -177,6 +177,11 @@ export class Connection implements Flushable, GateWaiter {
     return this.#state;
   }
 
+  /** The peer's IP address (cached by the socket, so it is known after close too). */
+  get remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
+
   get isOpen(): boolean {
     return !this.#closing;
   }

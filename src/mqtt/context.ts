@@ -1,6 +1,7 @@
 /** Everything a packet handler may use: the broker's collaborators, bounds and shared tables. */
 import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
+import type { AuditSink } from '../domain/audit-events.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
 import type { CertificateConnections } from './certificate-connections.js';
@@ -25,4 +26,6 @@ export interface BrokerContext {
   readonly connectRate: ConnectRateLimiter;
   /** Live certificate connections by revocation key, for `CertificatesRevoked`. */
   readonly certificates: CertificateConnections<Connection>;
+  /** Where authentication and authorization decisions are recorded, when there is an audit log. */
+  readonly audit?: AuditSink;
 }

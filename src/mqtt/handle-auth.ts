@@ -12,6 +12,7 @@ import type { BrokerContext } from './context.js';
 import { closeWithDeviceError } from './device-errors.js';
 import { armTokenExpiry, verifyDeviceToken } from './handle-connect.js';
 import { REASON_V5 } from './reason-codes.js';
+import { auditAuthentication } from './audit-decisions.js';
 
 export async function handleAuth(ctx: BrokerContext, conn: Connection, state: ActiveState, packet: IAuthPacket): Promise<void> {
   if (state.phase === 'device' && state.session.device.method === 'certificate') {
@@ -39,6 +40,7 @@ export async function handleAuth(ctx: BrokerContext, conn: Connection, state: Ac
   if (!verified.ok || verified.device.key !== session.key) {
     const reason = verified.ok ? 'a token of another device' : verified.reason;
     conn.log.info({ device: session.key, reason }, 're-authentication failed');
+    auditAuthentication(ctx, conn, 'denied', session.key, `re-authentication failed: ${reason}`, { method: 'jwt' });
     closeWithDeviceError(ctx, conn, session, 'UNAUTHENTICATED', 'mqtt: Re-authentication failed.', REASON_V5.notAuthorized);
     return;
   }

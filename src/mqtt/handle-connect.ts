@@ -25,6 +25,7 @@ import { connackProperties, connectCredential, deviceKeepAlive } from './connect
 import { armCertificateExpiry, certificateFingerprint, verifyDeviceCertificate } from './connect-certificate.js';
 import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-verification.js';
 import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
+import { auditAuthentication, claimedIdentity } from './audit-decisions.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
 const ADMIN_USERNAME = 'admin';
@@ -48,12 +49,12 @@ export function handleConnect(
     const props = packet.properties;
     conn.useV5({ maximumPacketSize: props?.maximumPacketSize, receiveMaximum: props?.receiveMaximum });
   } else if (packet.protocolVersion !== PROTOCOL_LEVEL.mqtt311 || packet.protocolId !== 'MQTT') {
-    refuse(conn, REFUSAL.unsupportedProtocol, `unsupported protocol ${packet.protocolId} level ${packet.protocolVersion}`, packet.clientId);
+    refuse(ctx, conn, REFUSAL.unsupportedProtocol, `unsupported protocol ${packet.protocolId} level ${packet.protocolVersion}`, packet.clientId);
     return;
   }
   if (listener === 'open') {
     if (v5 && packet.properties?.authenticationMethod !== undefined) {
-      refuse(conn, REFUSAL.badAuthenticationMethod, 'the open listener has no authentication', packet.clientId);
+      refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'the open listener has no authentication', packet.clientId);
       return;
     }
     connectClient(ctx, conn, packet, ctx.open);
@@ -61,18 +62,18 @@ export function handleConnect(
   }
 
   if (!ctx.connectRate.admitConnect()) {
-    refuse(conn, REFUSAL.rateExceeded, 'the listener is over its connection rate', packet.clientId);
+    refuse(ctx, conn, REFUSAL.rateExceeded, 'the listener is over its connection rate', packet.clientId);
     return;
   }
   const credential = v5 ? connectCredential(packet) : packet.password?.toString('utf8');
   if (credential === 'bad-method') {
-    refuse(conn, REFUSAL.badAuthenticationMethod, 'unsupported authentication method', packet.clientId);
+    refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'unsupported authentication method', packet.clientId);
     return;
   }
   if (packet.clientId.startsWith(DEVICE_CLIENT_PREFIX)) {
     const chain = conn.presentedCertificates();
     if (chain.length > 0 && v5 && packet.properties?.authenticationMethod !== undefined) {
-      refuse(conn, REFUSAL.badAuthenticationMethod, 'a device with a client certificate is authenticated by it, not by an authentication method', packet.clientId);
+      refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'a device with a client certificate is authenticated by it, not by an authentication method', packet.clientId);
       return;
     }
     if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
@@ -82,7 +83,7 @@ export function handleConnect(
     authenticateBackend(ctx, conn, packet, credential);
     return;
   }
-  refuse(conn, REFUSAL.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
+  refuse(ctx, conn, REFUSAL.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
 }
 
 /** Verifies a device token (on CONNECT and on re-authentication alike). */
@@ -115,7 +116,7 @@ async function authenticateDevice(
   // The connect timeout or a shutdown may have ended the connection meanwhile.
   if (!conn.isOpen) return;
   if (!verified.ok) {
-    refuse(conn, verified.refusal, `device authentication failed: ${verified.reason}`, clientId);
+    refuse(ctx, conn, verified.refusal, `device authentication failed: ${verified.reason}`, clientId);
     return;
   }
   const { device, expiresInMs } = verified;
@@ -127,6 +128,7 @@ async function authenticateDevice(
     { device: device.key, credential: device.credentialFingerprint, tokenExpiresAt: device.tokenExpiresAt.toISOString() },
     'device connected',
   );
+  auditAuthentication(ctx, conn, 'allowed', device.key, undefined, { method: 'jwt', credential: device.credentialFingerprint });
 }
 
 async function authenticateDeviceCertificate(
@@ -142,7 +144,7 @@ async function authenticateDeviceCertificate(
   if (!verified.ok) {
     // The leaf's fingerprint names the refused certificate; it is public, unlike a JWT.
     const certificate = certificateFingerprint(chain[0] as Buffer);
-    refuse(conn, verified.refusal, `device certificate refused: ${verified.reason}`, clientId, { certificate });
+    refuse(ctx, conn, verified.refusal, `device certificate refused: ${verified.reason}`, clientId, { certificate });
     return;
   }
   const { device, expiresInMs } = verified;
@@ -150,6 +152,11 @@ async function authenticateDeviceCertificate(
   if (!session) return;
   ctx.certificates.add(conn, device.revocationKeys);
   armCertificateExpiry(ctx, conn, session, expiresInMs);
+  auditAuthentication(ctx, conn, 'allowed', device.key, undefined, {
+    method: 'certificate',
+    certificate: device.certificateFingerprint,
+    ...(device.provisioned ? { provisioned: true } : {}),
+  });
   conn.log.info(
     {
       device: device.key,
@@ -167,7 +174,7 @@ async function authenticateDeviceCertificate(
  */
 function admitDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, device: AuthenticatedDevice): DeviceSession | undefined {
   if (!ctx.connectRate.admitIdentity(device.key)) {
-    refuse(conn, REFUSAL.rateExceeded, 'the device connected too often lately', packet.clientId);
+    refuse(ctx, conn, REFUSAL.rateExceeded, 'the device connected too often lately', packet.clientId);
     return undefined;
   }
   const session = new DeviceSession(device, {
@@ -195,17 +202,18 @@ export function armTokenExpiry(ctx: BrokerContext, conn: Connection, session: De
 
 function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, token: string | undefined): void {
   if (packet.properties?.authenticationMethod !== undefined) {
-    refuse(conn, REFUSAL.badAuthenticationMethod, 'backends authenticate with the admin token as password', packet.clientId);
+    refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'backends authenticate with the admin token as password', packet.clientId);
     return;
   }
   if (!token || !ctx.verifyAdminToken(token)) {
-    refuse(conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
+    refuse(ctx, conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
     return;
   }
   if (packet.clientId !== '' && !ctx.connectRate.admitIdentity(`backend:${packet.clientId}`)) {
-    refuse(conn, REFUSAL.rateExceeded, 'the backend client id connected too often lately', packet.clientId);
+    refuse(ctx, conn, REFUSAL.rateExceeded, 'the backend client id connected too often lately', packet.clientId);
     return;
   }
+  auditAuthentication(ctx, conn, 'allowed', `backend:${claimedIdentity(packet.clientId)}`, undefined, { method: 'admin-token' });
   connectClient(ctx, conn, packet, ctx.backend);
 }
 
@@ -220,10 +228,11 @@ function accept(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, ke
   conn.send(connack);
 }
 
-/** CONNACK with a refusal, then close. The reason is logged, never the credentials. */
-function refuse(conn: Connection, refusal: Refusal, reason: string, clientId: string, extra: Record<string, string> = {}): void {
+/** CONNACK with a refusal, then close. The reason is logged and audited, never the credentials. */
+function refuse(ctx: BrokerContext, conn: Connection, refusal: Refusal, reason: string, clientId: string, extra: Record<string, string> = {}): void {
   const code = conn.isV5 ? refusal.v5 : refusal.v4;
   conn.log.info({ clientId: clip(clientId), code, reason, ...extra }, 'connection refused');
+  auditAuthentication(ctx, conn, 'denied', claimedIdentity(clientId), reason, { code, ...extra });
   conn.send(conn.isV5 ? { cmd: 'connack', reasonCode: code, sessionPresent: false } : { cmd: 'connack', returnCode: code, sessionPresent: false });
   conn.close(reason);
 }

@@ -16,6 +16,7 @@ import type { DeviceSession } from './device-session.js';
 import { DeviceMessage, expiryOf } from './message.js';
 import { REASON_V5 } from './reason-codes.js';
 import { resolveTopicAlias } from './topic-aliases.js';
+import { auditDenied } from './audit-decisions.js';
 
 export function handlePublish(
   ctx: BrokerContext,
@@ -44,6 +45,7 @@ export function handlePublish(
   const target = session.topics.classifyPublish(topic);
   switch (target.kind) {
     case 'forbidden':
+      auditDenied(ctx, conn, session.key, 'publish', topic, 'not a topic of the device');
       closeWithDeviceError(
         ctx,
         conn,

@@ -14,6 +14,7 @@ import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
+import { auditDenied } from './audit-decisions.js';
 
 const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
 
@@ -26,6 +27,7 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   // Every filter is checked before any takes effect: one foreign filter refuses the whole packet.
   for (const { topic } of packet.subscriptions) {
     if (session.topics.classifySubscription(topic) === undefined) {
+      auditDenied(ctx, conn, session.key, 'subscribe', topic, 'not a topic filter of the device');
       closeWithDeviceError(
         ctx,
         conn,

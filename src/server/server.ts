@@ -15,6 +15,8 @@ import { DeviceManagerService } from '../registry/device-manager-service.js';
 import { Broker, type BrokerOptions } from '../mqtt/broker.js';
 import { secureContextOptions } from '../mqtt/listener.js';
 import { createAdminApi } from '../api/admin-api.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { auditRevocations } from './audit-wiring.js';
 import { ensureAdminToken } from './admin-token.js';
 import { createLogger } from './logger.js';
 import {
@@ -90,6 +92,12 @@ export async function startServer(
     const adminToken = await ensureAdminToken(store, config.dataDir);
     const bus = new LocalBus();
     stops.push(() => bus.close());
+    // Closed after the listeners (stops run in reverse), so their last decisions are written.
+    const audit = new AuditLog({ store: store.audit, logger: logger.child({ module: 'audit' }) });
+    stops.push(() => audit.close());
+    await audit.start({ pid: process.pid });
+    const unsubscribeRevocations = auditRevocations(bus, audit);
+    stops.push(async () => unsubscribeRevocations());
     // Secrets come from the environment at start and are never part of the configuration.
     const custodies = await openCaKeyCustodies({
       dataDir: config.dataDir,
@@ -122,6 +130,7 @@ export async function startServer(
       host: config.mqtt.host,
       port: config.mqtt.port,
       logger: logger.child({ module: 'mqtt' }),
+      audit,
       limits: { ...config.mqttLimits, ...tuning.mqttLimits },
       ...(config.devOpenListener ? { openListener: config.devOpenListener } : {}),
       ...(config.mqtt.alpn ? { alpnListener: { host: config.mqtt.alpn.host ?? config.mqtt.host, port: config.mqtt.alpn.port } } : {}),
@@ -132,6 +141,7 @@ export async function startServer(
     const api = await createAdminApi({
       manager,
       authorities,
+      audit,
       verifyAdminToken: adminToken.verify,
       logger: logger.child({ module: 'api' }),
       https: httpsOptions(tls),

@@ -9,6 +9,7 @@ import type { DeviceConfig, DeviceState, Registry } from '../domain/resources.js
 import type { DialectTraits } from './dialect.js';
 import type { Database, DevicesTable, RegistriesTable } from './schema.js';
 import { KyselyPkiStore } from './kysely-pki-store.js';
+import { KyselyAuditStore } from './kysely-audit-store.js';
 import * as deviceCertificates from './device-certificates-store.js';
 import { normalizeSerial, type CertificateKey } from '../domain/certificate-keys.js';
 import {
@@ -54,12 +55,14 @@ const CRL_INSERT_BATCH = 500;
 
 export class KyselyStore implements Store {
   readonly pki: KyselyPkiStore;
+  readonly audit: KyselyAuditStore;
 
   constructor(
     protected readonly db: Kysely<Database>,
     protected readonly traits: DialectTraits,
   ) {
     this.pki = new KyselyPkiStore(db, traits);
+    this.audit = new KyselyAuditStore(db);
   }
 
   // ---- registries ---------------------------------------------------------------------------

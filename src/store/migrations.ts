@@ -7,6 +7,7 @@ import type { DialectTraits } from './dialect.js';
 import { pkiSchema } from './pki-migration.js';
 import { registryTrustMigration } from './registry-trust-migration.js';
 import { deviceCertificatesMigration } from './device-certificates-migration.js';
+import { auditMigration } from './audit-migration.js';
 
 function initialSchema(traits: DialectTraits): Migration {
   return {
@@ -117,6 +118,7 @@ export function migrations(traits: DialectTraits): Record<string, Migration> {
     '0002_pki': pkiSchema(traits),
     '0003_registry_trust': registryTrustMigration(),
     '0004_device_certificates': deviceCertificatesMigration(),
+    '0005_audit': auditMigration(),
   };
 }
 

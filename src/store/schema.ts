@@ -7,6 +7,7 @@
 import type { ColumnType } from 'kysely';
 import type { CertificateAuthoritiesTable, IssuedCertificatesTable } from './pki-schema.js';
 import type { DeviceCertificatesTable } from './device-certificates-schema.js';
+import type { AuditEntriesTable } from './audit-schema.js';
 
 /** A bigint column: written as a number (all our values are below 2^53), read as whatever the driver gives. */
 export type Int64 = ColumnType<number | string | bigint, number | string, number | string>;
@@ -120,5 +121,6 @@ export interface Database {
   settings: SettingsTable;
   certificate_authorities: CertificateAuthoritiesTable;
   device_certificates: DeviceCertificatesTable;
+  audit_entries: AuditEntriesTable;
   issued_certificates: IssuedCertificatesTable;
 }

@@ -6,6 +6,7 @@
 import type { CertificateKey } from '../domain/certificate-keys.js';
 import type { DeviceName, LocationName, RegistryName } from '../domain/names.js';
 import type { PkiStore } from './pki-store.js';
+import type { AuditStore } from './audit-store.js';
 import type {
   InsertDeviceCertificateResult,
   NewDeviceCertificate,
@@ -152,6 +153,8 @@ export interface ActivityUpdate {
 export interface Store {
   /** Keyway's own certificate authorities and the certificates they issued. */
   readonly pki: PkiStore;
+  /** The hash-chained audit log. */
+  readonly audit: AuditStore;
 
   insertRegistry(registry: Registry, createdAt: Date): Promise<'created' | 'exists'>;
   getRegistry(name: RegistryName): Promise<Registry | undefined>;

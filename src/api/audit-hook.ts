@@ -1,0 +1,67 @@
+/**
+ * Records every admin API request that changes something (any method but GET and HEAD), and
+ * every refused authentication, in the audit log: who, method and path, status, source address,
+ * the request body and the response (the resource after the change). Values of secret-looking
+ * fields are replaced, and large bodies are summarized, so the log holds no secrets and stays small.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuditJson, AuditSink } from '../domain/audit-events.js';
+
+/** Bodies larger than this (as JSON) are recorded by size only. */
+const MAX_RECORDED_BODY = 16 * 1024;
+const SECRET_FIELD = /secret|password|passphrase|privatekey|private_key|apikey|api_key|^token$|authorization/i;
+
+const responses = new WeakMap<FastifyRequest, string>();
+
+/** The value with secret-looking fields replaced; bounded in size. */
+export function recordable(value: unknown): AuditJson | undefined {
+  if (value === undefined) return undefined;
+  let text: string;
+  try {
+    text = JSON.stringify(value, (key, v: unknown) => (key !== '' && SECRET_FIELD.test(key) ? '[redacted]' : v));
+  } catch {
+    return { unrecordable: true };
+  }
+  if (text === undefined) return undefined;
+  if (text.length > MAX_RECORDED_BODY) return { truncated: true, bytes: text.length };
+  return JSON.parse(text) as AuditJson;
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined || text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { bytes: text.length };
+  }
+}
+
+export function registerAuditHooks(app: FastifyInstance, sink: AuditSink): void {
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD' && typeof payload === 'string') responses.set(request, payload);
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    const refused = status === 401;
+    if (!refused && (request.method === 'GET' || request.method === 'HEAD')) return;
+    const path = request.url.split('?')[0] ?? request.url;
+    const response = parseJson(responses.get(request));
+    sink.record({
+      kind: refused ? 'admin.authenticate' : 'admin.request',
+      outcome: refused ? 'denied' : status < 400 ? 'ok' : 'error',
+      // One bootstrap token for now; roles and service accounts will name their caller here.
+      actor: refused ? 'anonymous' : 'admin',
+      subject: `${request.method} ${path}`,
+      ...(refused ? { reason: 'admin authentication refused' } : {}),
+      details: {
+        method: request.method,
+        path,
+        status,
+        source: request.ip,
+        ...(refused ? {} : { request: recordable(request.body), after: status < 400 ? recordable(response) : undefined }),
+        ...(status >= 400 ? { error: recordable(response) } : {}),
+      },
+    });
+  });
+}
