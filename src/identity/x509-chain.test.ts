@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { describe, it, before } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { certificateKey, serialKey } from '../domain/certificate-keys.js';
 import { deviceChain, issue, makeRoot, type TestCert } from '../../test/support/test-pki.js';
-import { MAX_PRESENTED_CERTIFICATES, verifyClientChain } from './x509-chain.js';
+import { MAX_PRESENTED_CERTIFICATES, peerCertificateDer, verifyClientChain } from './x509-chain.js';
 
 const DAY = 86_400_000;
 const now = new Date();
@@ -138,6 +138,27 @@ describe('verifyClientChain', () => {
     refused(verifyClientChain([], [root.pem], now), /no client certificate/);
     refused(verifyClientChain([leaf.der, Buffer.alloc(20_000, 1)], [root.pem], now), /out of bounds/);
     refused(verifyClientChain([leaf.der, intermediate.der], [], now), /no CA certificates/);
+  });
+
+  it('checks a cached issuer\'s validity at every use, and a cached signature only for the very same bytes', async () => {
+    const short = await issue(root, { subject: 'CN=Short Batch', ca: true, notAfter: new Date(now.getTime() + 3_600_000) });
+    const under = await issue(short, { subject: 'CN=dev6' });
+    assert.ok(verifyClientChain([under.der, short.der], [root.pem], now).ok, 'valid now (and cached)');
+    refused(verifyClientChain([under.der, short.der], [root.pem], new Date(now.getTime() + 2 * 3_600_000)), /"CN=Short Batch" expired at/);
+    // The same leaf with one bit of its signature flipped: neither the parse nor the signature of the original is reused.
+    const forged = Buffer.from(under.der);
+    forged[forged.length - 3]! ^= 0x01;
+    refused(verifyClientChain([forged, short.der], [root.pem], now), /signature of "CN=dev6" does not verify|not a parseable/);
+  });
+
+  it('reuses a handshake\'s parse of a certificate only while its bytes are unchanged', () => {
+    const der = peerCertificateDer(new X509Certificate(leaf.der));
+    const v = verifyClientChain([der, intermediate.der], [root.pem], now);
+    assert.ok(v.ok, v.ok ? '' : v.reason);
+    assert.equal(v.leafFingerprint, sha(leaf.der));
+    // Bytes changed after the handshake handed them out: parsed afresh, and the forgery shows.
+    der[der.length - 3]! ^= 0x01;
+    refused(verifyClientChain([der, intermediate.der], [root.pem], now), /signature of "CN=dev1" does not verify|not a parseable/);
   });
 
   it('bounds the path length', async () => {

@@ -8,11 +8,12 @@
  * and a signature is only checked against a candidate whose name matches, so a peer cannot make
  * us run more than a handful of verifications.
  */
-import type { KeyObject, X509Certificate as NodeX509 } from 'node:crypto';
+import { X509Certificate, type KeyObject, type X509Certificate as NodeX509 } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { certificateKey, serialKey, type CertificateKey } from '../domain/certificate-keys.js';
-import { isKeywayError } from '../domain/errors.js';
-import { parseCertificateDer, type ParsedCertificate } from './x509-certificate.js';
+import { certificateKey, normalizeSerial, serialKey, type CertificateKey } from '../domain/certificate-keys.js';
+import { BoundedLru } from './bounded-lru.js';
+import { sha256Hex } from './x509-certificate.js';
+import { DerError, readCertificateStructure, readSpkiKeyFacts, type CertificateStructure, type KeyFacts } from './x509-der.js';
 
 /** Certificates a client may present (leaf included); TLS stacks send 1–4. */
 export const MAX_PRESENTED_CERTIFICATES = 10;
@@ -62,6 +63,8 @@ export interface ChainCertificate {
   /** OIDs of critical extensions this verifier does not understand. */
   readonly unknownCritical: readonly string[];
   readonly publicKey: KeyObject;
+  /** The key's type and size (from the DER where it can be read there, else the KeyObject). */
+  readonly keyFacts: KeyFacts;
   readonly subjectDer: Buffer;
   readonly issuerDer: Buffer;
   readonly node: NodeX509;
@@ -88,60 +91,170 @@ export type ChainVerdict =
 
 const iso = (d: Date): string => d.toISOString();
 
-/** Parses one DER or PEM certificate (x509-certificate.ts) with what path building needs; throws an Error saying why not. */
+/** Issuer names as text, by their DER (read as latin1, one char a byte). */
+const issuerNames = new BoundedLru<string, string>(512);
+
+/**
+ * Certificates OpenSSL already parsed in a TLS handshake, by the DER Buffer handed out for them
+ * (peerCertificateDer), with a copy of those bytes: verification uses that parse instead of
+ * parsing the same bytes again, as long as the bytes are still the same.
+ */
+const parsedInHandshake = new WeakMap<Uint8Array, { readonly node: NodeX509; readonly der: Buffer }>();
+
+/**
+ * The DER of a certificate node:crypto parsed (a TLS peer's, from getPeerX509Certificate), to
+ * pass to verifyClientChain: it reuses `cert` rather than parsing the DER again.
+ */
+export function peerCertificateDer(cert: NodeX509): Buffer {
+  const der = cert.raw;
+  parsedInHandshake.set(der, { node: cert, der: Buffer.from(der) });
+  return der;
+}
+
+/**
+ * One certificate of a chain. OpenSSL (node's X509Certificate) parses it in full and gives the
+ * serial, validity, key and signature checks; x509-der reads the extensions and the names and
+ * key info as encoded. The names as text are only needed for messages and logs, and are made
+ * when first asked for.
+ */
+class ParsedChainCertificate implements ChainCertificate {
+  #subject: string | undefined;
+  #issuer: string | undefined;
+
+  constructor(
+    readonly der: Buffer,
+    readonly fingerprint: string,
+    readonly node: NodeX509,
+    readonly publicKey: KeyObject,
+    readonly serial: string,
+    readonly notBefore: Date,
+    readonly notAfter: Date,
+    readonly spkiSha256: string,
+    structure: CertificateStructure,
+    readonly unknownCritical: readonly string[],
+  ) {
+    this.keyFacts = readSpkiKeyFacts(structure.spkiDer) ?? publicKey;
+    this.subjectDer = structure.subjectDer;
+    this.issuerDer = structure.issuerDer;
+    this.isCa = structure.isCa;
+    if (structure.pathLength !== undefined) this.pathLength = structure.pathLength;
+    if (structure.keyUsage !== undefined) this.keyUsage = structure.keyUsage;
+    if (structure.extendedKeyUsage !== undefined) this.extendedKeyUsage = structure.extendedKeyUsage;
+    if (structure.subjectKeyId !== undefined) this.subjectKeyId = structure.subjectKeyId;
+    if (structure.authorityKeyId !== undefined) this.authorityKeyId = structure.authorityKeyId;
+  }
+
+  readonly keyFacts: KeyFacts;
+  readonly subjectDer: Buffer;
+  readonly issuerDer: Buffer;
+  readonly isCa: boolean;
+  readonly pathLength?: number;
+  readonly keyUsage?: number;
+  readonly extendedKeyUsage?: readonly string[];
+  readonly subjectKeyId?: string;
+  readonly authorityKeyId?: string;
+
+  get subject(): string {
+    return (this.#subject ??= new x509.Name(new Uint8Array(this.subjectDer)).toString());
+  }
+
+  get issuer(): string {
+    // The issuer is one of a fleet's few CAs: its name's text is kept, not made per connection.
+    if (this.#issuer === undefined) {
+      const key = this.issuerDer.toString('latin1');
+      this.#issuer = issuerNames.get(key);
+      if (this.#issuer === undefined) {
+        this.#issuer = new x509.Name(new Uint8Array(this.issuerDer)).toString();
+        issuerNames.set(key, this.#issuer);
+      }
+    }
+    return this.#issuer;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { fingerprint: this.fingerprint, subject: this.subject, issuer: this.issuer, serial: this.serial };
+  }
+}
+
+/** Parses one DER or PEM certificate with what path building needs; throws an Error saying why not. */
 export function parseChainCertificate(input: Uint8Array | string): ChainCertificate {
+  const known = typeof input === 'string' ? undefined : parsedInHandshake.get(input);
   const raw = typeof input === 'string' ? Buffer.from(x509.PemConverter.decodeFirst(input)) : Buffer.from(input);
   if (raw.length === 0 || raw.length > MAX_CERTIFICATE_BYTES) throw new Error(`certificate of ${raw.length} bytes is out of bounds`);
-  let parsed: ParsedCertificate;
-  try {
-    parsed = parseCertificateDer(raw);
-  } catch (e) {
-    if (isKeywayError(e)) throw new Error(e.fieldViolations[0]?.description ?? 'is not a parseable X.509 certificate');
-    throw e;
-  }
-  const cert = parsed.peculiar;
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  const ku = cert.getExtension(x509.KeyUsagesExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
-  const unknownCritical = cert.extensions.filter((e) => e.critical && !UNDERSTOOD_EXTENSIONS.has(e.type)).map((e) => e.type);
-  return {
-    der: parsed.der,
-    fingerprint: parsed.sha256,
-    subject: cert.subject,
-    issuer: cert.issuer,
-    serial: parsed.serial,
-    notBefore: parsed.notBefore,
-    notAfter: parsed.notAfter,
-    spkiSha256: parsed.spkiSha256,
-    isCa: parsed.isCa,
-    ...(bc?.pathLength !== undefined ? { pathLength: bc.pathLength } : {}),
-    ...(ku ? { keyUsage: ku.usages } : {}),
-    ...(eku ? { extendedKeyUsage: eku.usages.map(String) } : {}),
-    ...(ski ? { subjectKeyId: ski.keyId.toLowerCase() } : {}),
-    ...(aki?.keyId ? { authorityKeyId: aki.keyId.toLowerCase() } : {}),
-    unknownCritical,
-    publicKey: parsed.publicKey,
-    subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()),
-    issuerDer: Buffer.from(cert.issuerName.toArrayBuffer()),
-    node: parsed.node,
-  };
+  return parseBounded(raw, sha256Hex(raw), known?.der.equals(raw) ? known.node : undefined);
 }
 
-/** Anchors are the same few certificates on every connection of a registry: parse each once. */
-const anchorCache = new Map<string, ChainCertificate>();
-const ANCHOR_CACHE_SIZE = 512;
+function parseBounded(der: Buffer, fingerprint: string, parsed?: NodeX509): ChainCertificate {
+  let node: NodeX509;
+  let structure: CertificateStructure;
+  try {
+    node = parsed ?? new X509Certificate(der);
+    structure = readCertificateStructure(der);
+  } catch (e) {
+    throw new Error(`is not a parseable X.509 certificate${e instanceof DerError ? ` (${e.message})` : ''}`);
+  }
+  // The same refusals as parseCertificateDer (x509-certificate.ts), which registration uses.
+  if (!node.raw.equals(der)) throw new Error('has trailing data after the certificate');
+  if (structure.version !== 3) throw new Error('is not an X.509 version 3 certificate');
+  const notBefore = new Date(node.validFrom);
+  const notAfter = new Date(node.validTo);
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) throw new Error('has an unreadable validity period');
+  let publicKey: KeyObject;
+  try {
+    publicKey = node.publicKey;
+  } catch {
+    throw new Error('holds a public key of a type that is not supported; use RSA or P-256');
+  }
+  return new ParsedChainCertificate(
+    der,
+    fingerprint,
+    node,
+    publicKey,
+    normalizeSerial(node.serialNumber),
+    notBefore,
+    notAfter,
+    // The SubjectPublicKeyInfo as the certificate encodes it: what a CRL's issuer is known by.
+    sha256Hex(structure.spkiDer),
+    structure,
+    structure.criticalExtensions.filter((oid) => !UNDERSTOOD_EXTENSIONS.has(oid)),
+  );
+}
 
-function parseAnchor(input: Uint8Array | string): ChainCertificate {
-  const key = typeof input === 'string' ? input : Buffer.from(input).toString('base64');
-  const cached = anchorCache.get(key);
-  if (cached) return cached;
-  const parsed = parseChainCertificate(input);
-  if (anchorCache.size >= ANCHOR_CACHE_SIZE) anchorCache.delete(anchorCache.keys().next().value as string);
-  anchorCache.set(key, parsed);
+/**
+ * Issuers (registry CAs, presented intermediates) are the same few certificates on every
+ * connection of a fleet: each is parsed once, kept by the SHA-256 of its DER. A parsed
+ * certificate is a fact about those bytes; its validity is still checked at every use.
+ */
+const ISSUER_CACHE_SIZE = 512;
+const issuerCache = new BoundedLru<string, ChainCertificate>(ISSUER_CACHE_SIZE);
+/** Anchors arrive as the registry's PEM text; the same text is the same certificate. */
+const anchorPemCache = new BoundedLru<string, ChainCertificate>(ISSUER_CACHE_SIZE);
+
+function parseIssuer(der: Buffer): ChainCertificate {
+  if (der.length === 0 || der.length > MAX_CERTIFICATE_BYTES) throw new Error(`certificate of ${der.length} bytes is out of bounds`);
+  const fingerprint = sha256Hex(der);
+  const hit = issuerCache.get(fingerprint);
+  if (hit) return hit;
+  const parsed = parseBounded(Buffer.from(der), fingerprint);
+  issuerCache.set(fingerprint, parsed);
   return parsed;
 }
+
+function parseAnchor(input: Uint8Array | string): ChainCertificate {
+  if (typeof input !== 'string') return parseIssuer(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+  const hit = anchorPemCache.get(input);
+  if (hit) return hit;
+  const parsed = parseIssuer(Buffer.from(x509.PemConverter.decodeFirst(input)));
+  anchorPemCache.set(input, parsed);
+  return parsed;
+}
+
+/**
+ * Signatures that verified, by the pair of DER hashes: the same bytes verify the same way
+ * forever, so an intermediate is checked against its CA once, not on every connection. Only
+ * successes are kept; a failure is checked again (and fails again) each time.
+ */
+const verifiedSignatures = new BoundedLru<string, true>(4096);
 
 const normalName = (s: string): string => s.toLowerCase().replace(/\s+/g, ' ').trim();
 
@@ -151,15 +264,20 @@ function namesIssuer(cert: ChainCertificate, issuer: ChainCertificate): boolean 
 }
 
 function signedBy(cert: ChainCertificate, issuer: ChainCertificate): boolean {
+  const pair = `${cert.fingerprint}/${issuer.fingerprint}`;
+  if (verifiedSignatures.get(pair)) return true;
+  let ok: boolean;
   try {
-    return cert.node.verify(issuer.publicKey);
+    ok = cert.node.verify(issuer.publicKey);
   } catch {
-    return false;
+    ok = false;
   }
+  if (ok) verifiedSignatures.set(pair, true);
+  return ok;
 }
 
 /** Why the key may not sign or be a device's key, or undefined when it may. */
-function keyProblem(key: KeyObject): string | undefined {
+function keyProblem(key: KeyFacts): string | undefined {
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'rsa') {
     const bits = details.modulusLength ?? 0;
@@ -174,7 +292,7 @@ function keyProblem(key: KeyObject): string | undefined {
 }
 
 /** CA keys may also be on P-384 or P-521, which roots commonly use. */
-function issuerKeyProblem(key: KeyObject): string | undefined {
+function issuerKeyProblem(key: KeyFacts): string | undefined {
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (key.asymmetricKeyType === 'ec' && (curve === 'secp384r1' || curve === 'secp521r1')) return undefined;
   return keyProblem(key);
@@ -194,7 +312,7 @@ function leafProblem(leaf: ChainCertificate, now: Date): string | undefined {
   if (leaf.unknownCritical.length > 0) return `leaf "${leaf.subject}" has unsupported critical extension(s) ${leaf.unknownCritical.join(', ')}`;
   if (leaf.extendedKeyUsage !== undefined && !leaf.extendedKeyUsage.some((u) => u === CLIENT_AUTH_OID || u === ANY_EKU_OID))
     return `leaf "${leaf.subject}" has an extended key usage without clientAuth`;
-  const weak = keyProblem(leaf.publicKey);
+  const weak = keyProblem(leaf.keyFacts);
   if (weak) return `leaf "${leaf.subject}": ${weak}`;
   return validityProblem(leaf, now);
 }
@@ -209,7 +327,7 @@ function issuerProblem(issuer: ChainCertificate, position: number, now: Date): s
     return `issuer "${issuer.subject}" allows ${issuer.pathLength} intermediate CA(s) below it, the path has ${position - 1}`;
   if (issuer.unknownCritical.length > 0)
     return `issuer "${issuer.subject}" has unsupported critical extension(s) ${issuer.unknownCritical.join(', ')}`;
-  const key = issuerKeyProblem(issuer.publicKey);
+  const key = issuerKeyProblem(issuer.keyFacts);
   if (key) return `issuer "${issuer.subject}": ${key}`;
   return validityProblem(issuer, now);
 }
@@ -236,7 +354,8 @@ export function verifyClientChain(
   const parsed: ChainCertificate[] = [];
   for (const [i, der] of presented.entries()) {
     try {
-      parsed.push(parseChainCertificate(der));
+      // The leaf is the device's own and parsed afresh; what is above it is a fleet's few CAs.
+      parsed.push(i === 0 ? parseChainCertificate(der) : parseIssuer(Buffer.from(der.buffer, der.byteOffset, der.byteLength)));
     } catch (e) {
       const leaf = parsed[0];
       return { ok: false, reason: `presented certificate ${i}: ${(e as Error).message}`, ...(leaf ? { leaf } : {}) };
