@@ -212,7 +212,7 @@ interface FanIn {
 }
 
 async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
-  const backend = target.backend();
+  const backend = await target.backend();
   const open = (): Promise<Subscriber> => Subscriber.open({ port: target.port, ca: target.ca, clientId: `bench-backend-${qos}`, ...backend, qos });
   let sub = await open();
   const gen = new Generator(target, O.workers);

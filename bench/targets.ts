@@ -3,6 +3,7 @@
  * equivalent TLS: Keyway (its development CA and server certificate) and Mosquitto 2 using the
  * very same certificate and key.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -27,7 +28,8 @@ export interface Target {
     readonly port: number;
     device(id: string): { clientId: string; topic: string };
   };
-  backend(): { username?: string; password?: string; filter: string };
+  /** How the backend subscriber logs in (Keyway: a service account's API key, made through the API on first use). */
+  backend(): Promise<{ username?: string; password?: string; filter: string }>;
   stop(): Promise<void>;
 }
 
@@ -149,6 +151,7 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
   await waitForTls(apiPort, ca);
   if (child.pid === undefined || child.exitCode !== null) throw new Error('keyway exited while starting');
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  let backendLogin: Promise<{ username: string; password: string; filter: string }> | undefined;
   return {
     name: 'keyway',
     port,
@@ -163,7 +166,7 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
       password: await sign(id),
       topic: `/devices/${id}/events`,
     }),
-    backend: () => ({ username: 'admin', password: adminToken, filter: 'registries/bench/devices/+/events' }),
+    backend: () => (backendLogin ??= createBenchBackend(apiPort, ca, adminToken)),
     // The one listener asks every client for a certificate; the client id names the device, no password.
     certificates: {
       port,
@@ -171,6 +174,18 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
     },
     stop: () => stopProcess(child),
   };
+}
+
+/**
+ * The backend subscriber's identity: a service account (viewer on project `bench`) and an API key,
+ * as an operator would make them. A fresh account per start: a key is shown only once, so one
+ * made before a restart cannot be read back.
+ */
+async function createBenchBackend(apiPort: number, ca: string, adminToken: string): Promise<{ username: string; password: string; filter: string }> {
+  const id = `bench-${randomBytes(4).toString('hex')}`;
+  await apiCall(apiPort, ca, adminToken, 'POST', '/v1/projects/bench/serviceAccounts', { id, bindings: [{ role: 'viewer', scope: 'projects/bench' }] });
+  const key = (await apiCall(apiPort, ca, adminToken, 'POST', `/v1/projects/bench/serviceAccounts/${id}/keys`, {})) as { apiKey: string };
+  return { username: `bench/${id}`, password: key.apiKey, filter: 'registries/bench/devices/+/events' };
 }
 
 /** Keyway's registry for the devices with certificates: its CA credential is the bench's root. */
@@ -232,7 +247,7 @@ export async function startMosquitto(pkiDir: string, deviceCaPem?: string): Prom
     pid: child.pid,
     ca,
     device: async (id) => ({ clientId: id, topic: `/devices/${id}/events` }),
-    backend: () => ({ filter: '/devices/+/events' }),
+    backend: async () => ({ filter: '/devices/+/events' }),
     ...(certificatePort === undefined ? {} : { certificates: { port: certificatePort, device: (id: string) => ({ clientId: id, topic: `/devices/${id}/events` }) } }),
     stop: () => stopProcess(child),
   };

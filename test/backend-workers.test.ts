@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { startTestServer, type TestServer } from './support/server.js';
+import { startTestServer, type BackendLogin, type TestServer } from './support/server.js';
 import { connectClient, deviceKeys, devicePath, validToken } from './support/devices.js';
 import { PROJECT, REGION, createDevice, createRegistry } from './support/fixtures.js';
 
@@ -33,6 +33,7 @@ describe('backend workers with mosquitto_sub', { skip: hasMosquittoClients ? fal
     await createRegistry(ts, REGISTRY);
     const keys = deviceKeys('es256');
     await createDevice(ts, REGISTRY, 'dev1', keys);
+    login = await ts.backend(PROJECT);
     device = await connectClient(ts.mqttPort, ts.ca, { clientId: devicePath(PROJECT, REGION, REGISTRY, 'dev1'), username: 'unused', password: validToken(keys, PROJECT) });
   });
   after(async () => {
@@ -42,9 +43,10 @@ describe('backend workers with mosquitto_sub', { skip: hasMosquittoClients ? fal
   });
 
   /** The README's command, with -d so the SUBACK shows, and each payload on a line of its own. */
+  let login: BackendLogin;
   function worker(clientId: string, filter: string, extra: string[] = []): Worker {
     const args = ['-oL', 'mosquitto_sub', '-d', '--cafile', join(ts.dataDir, 'pki', 'ca.crt'), '-h', 'localhost', '-p', String(ts.mqttPort)];
-    args.push('-V', 'mqttv5', '-q', '1', '-c', '-x', '3600', '-i', clientId, '-u', 'admin', '-P', ts.adminToken, '-t', filter, '-F', 'MSG %p', ...extra);
+    args.push('-V', 'mqttv5', '-q', '1', '-c', '-x', '3600', '-i', clientId, '-u', login.username, '-P', login.password, '-t', filter, '-F', 'MSG %p', ...extra);
     const child = spawn('stdbuf', args);
     const payloads: string[] = [];
     let out = '';

@@ -88,13 +88,14 @@ describe('device authentication', () => {
     assert.deepEqual([...(await rawConnect(ts.mqttPort, ts.ca, path('es-dev'), token))].slice(0, 4), [...ACCEPTED]);
   });
 
-  test('the backend identity needs the exact admin token', async () => {
-    const backend = async (password: string): Promise<Buffer> => {
+  test("a backend needs its service account's exact API key; the admin token is no MQTT login", async () => {
+    const login = await ts.backend(PROJECT);
+    const backend = async (password: string, username = login.username): Promise<Buffer> => {
       const { connect } = await import('node:tls');
       const mqttPacket = (await import('mqtt-packet')).default;
       return new Promise((resolve) => {
         const s = connect({ host: '127.0.0.1', port: ts.mqttPort, servername: 'localhost', ca: [ts.ca] }, () =>
-          s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'backend', keepalive: 60, username: 'admin', password: Buffer.from(password) })),
+          s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'backend', keepalive: 60, username, password: Buffer.from(password) })),
         );
         const chunks: Buffer[] = [];
         s.on('data', (c: Buffer) => {
@@ -104,8 +105,10 @@ describe('device authentication', () => {
         s.on('close', () => resolve(Buffer.concat(chunks)));
       });
     };
-    assert.deepEqual([...(await backend(ts.adminToken))].slice(0, 4), [...ACCEPTED]);
-    assert.deepEqual([...(await backend(`${ts.adminToken}x`))], [...NOT_AUTHORISED]);
+    assert.deepEqual([...(await backend(login.password))].slice(0, 4), [...ACCEPTED]);
+    assert.deepEqual([...(await backend(`${login.password}x`))], [...NOT_AUTHORISED]);
     assert.deepEqual([...(await backend(''))], [...NOT_AUTHORISED]);
+    assert.deepEqual([...(await backend(ts.adminToken, 'admin'))], [...NOT_AUTHORISED]);
+    assert.deepEqual([...(await backend(ts.adminToken))], [...NOT_AUTHORISED]);
   });
 });

@@ -52,7 +52,7 @@ describe('device flow', () => {
   }
 
   async function backend(filter: string): Promise<MqttClient> {
-    const client = await connectClient(ts.mqttPort, ts.ca, { clientId: `backend-${clients.length}`, username: 'admin', password: ts.adminToken });
+    const client = await connectClient(ts.mqttPort, ts.ca, { clientId: `backend-${clients.length}`, ...(await ts.backend(PROJECT)) });
     clients.push(client);
     const granted = await client.subscribeAsync(filter, { qos: 1 });
     assert.equal(granted[0]?.qos, 1);

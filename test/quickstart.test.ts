@@ -83,8 +83,11 @@ test('keys, registry, device, telemetry, config, command and describe, as in the
   const common = ['--cafile', 'keyway-data/pki/ca.crt', '-h', 'localhost', '-p', String(ts.mqttPort), '-V', 'mqttv311'];
   const clientId = 'projects/demo/locations/europe-west1/registries/fleet/devices/dev1';
 
-  // The backend listens with the admin token.
-  const backend = mosquittoSub([...common, '-i', 'backend-1', '-u', 'admin', '-P', ts.adminToken, '-t', 'registries/fleet/devices/+/events/#', '-C', '1', '-v']);
+  // The backend listens with a service account's API key, made with the CLI (printed once on stdout).
+  await ok('service-accounts', 'create', 'ingest', '--role', 'viewer:registry=fleet', '--project', 'demo', '--region', 'europe-west1');
+  const apiKey = (await ok('service-accounts', 'keys', 'create', 'ingest', '--project', 'demo')).trim();
+  assert.match(apiKey, /^kwk_[0-9a-f]{16}_/);
+  const backend = mosquittoSub([...common, '-i', 'backend-1', '-u', 'demo/ingest', '-P', apiKey, '-t', 'registries/fleet/devices/+/events/#', '-C', '1', '-v']);
   await backend.ready;
   // Asynchronously: the server runs in this very process.
   const pub = await new Promise<{ code: number; stderr: string }>((done) =>

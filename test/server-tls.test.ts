@@ -14,6 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { loadConfig, type PartialConfig } from '../src/config/config.js';
 import { startServer } from '../src/server/server.js';
 import { eventually } from './support/eventually.js';
+import { createBackendLogin } from './support/server.js';
 import { capturingLogger } from './support/log-capture.js';
 import { issue, makeRoot, type TestCert } from './support/test-pki.js';
 
@@ -107,8 +108,9 @@ describe('server TLS', () => {
 
       // A backend connection made before the change.
       const adminToken = (await import('node:fs')).readFileSync(join(server.dataDir, 'admin-token'), 'utf8').trim();
+      const login = await createBackendLogin({ apiUrl: `https://localhost:${server.apiPort}`, ca, adminToken, project: 'demo' });
       const backend = await new Promise<MqttClient>((resolve, reject) => {
-        const c = mqtt.connect({ protocol: 'mqtts', host: '127.0.0.1', port: server.mqttPort, servername: 'localhost', ca, clientId: 'b1', username: 'admin', password: adminToken, reconnectPeriod: 0 });
+        const c = mqtt.connect({ protocol: 'mqtts', host: '127.0.0.1', port: server.mqttPort, servername: 'localhost', ca, clientId: 'b1', ...login, reconnectPeriod: 0 });
         c.once('connect', () => resolve(c));
         c.once('error', reject);
       });
@@ -149,12 +151,13 @@ describe('server TLS', () => {
     try {
       const ca = (await import('node:fs')).readFileSync(server.caCertPath as string, 'utf8');
       const adminToken = (await import('node:fs')).readFileSync(join(server.dataDir, 'admin-token'), 'utf8').trim();
+      const login = await createBackendLogin({ apiUrl: `https://localhost:${server.apiPort}`, ca, adminToken, project: 'demo' });
       const port = server.mqttAlpnPort as number;
       assert.ok(port > 0 && port !== server.mqttPort);
       const client = await new Promise<MqttClient>((resolve, reject) => {
         const c = mqtt.connect({
           protocol: 'mqtts', host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['mqtt'],
-          clientId: 'alpn-backend', username: 'admin', password: adminToken, reconnectPeriod: 0,
+          clientId: 'alpn-backend', ...login, reconnectPeriod: 0,
         });
         c.once('connect', () => resolve(c));
         c.once('error', reject);

@@ -31,7 +31,7 @@ describe('topic rules', () => {
   };
 
   test("publishing to another device's topic closes the connection and nothing reaches the backend", async () => {
-    const backend = await connectClient(ts.mqttPort, ts.ca, { clientId: 'watcher', username: 'admin', password: ts.adminToken });
+    const backend = await connectClient(ts.mqttPort, ts.ca, { clientId: 'watcher', ...(await ts.backend(PROJECT)) });
     clients.push(backend);
     await backend.subscribeAsync(`registries/${REGISTRY}/devices/#`, { qos: 1 });
     const seen: string[] = [];
@@ -92,7 +92,7 @@ describe('topic rules', () => {
   });
 
   test('a backend subscriber may not subscribe to everything nor publish', async () => {
-    const b = await connectClient(ts.mqttPort, ts.ca, { clientId: 'nosy', username: 'admin', password: ts.adminToken });
+    const b = await connectClient(ts.mqttPort, ts.ca, { clientId: 'nosy', ...(await ts.backend(PROJECT)) });
     clients.push(b);
     // mqtt.js rejects a SUBACK that refuses any filter; the packet says what was granted.
     const refused = await b.subscribeAsync(['#', '/devices/mine/config'], { qos: 1 }).then(

@@ -172,7 +172,7 @@ describe('Keyway PKI → device certificates → mutual TLS', { skip: hasOpenssl
       return;
     }
 
-    const backend = await connectClient(ts.mqttPort, ts.ca, { clientId: 'backend-x509', username: 'admin', password: ts.adminToken });
+    const backend = await connectClient(ts.mqttPort, ts.ca, { clientId: 'backend-x509', ...(await ts.backend(PROJECT)) });
     clients.push(backend);
     await backend.subscribeAsync('registries/fleet/devices/+/events', { qos: 1 });
     const event = nextMessage(backend, 'registries/fleet/devices/dev1/events');

@@ -8,7 +8,10 @@ import type { CertificateAuthorities } from '../pki/certificate-authority-servic
 import type { DeviceManager } from '../registry/device-manager.js';
 import type { AuditReader } from '../audit/audit-log.js';
 import type { AuditSink } from '../domain/audit-events.js';
-import { adminAuthHook } from './admin-auth.js';
+import type { PolicyService } from '../registry/policy-service.js';
+import { adminAuthHook, principalOf } from './admin-auth.js';
+import { BOOTSTRAP_ADMIN, type Principal } from '../domain/roles.js';
+import type { ServiceAccountService } from '../registry/service-accounts.js';
 import { registerAuditHooks } from './audit-hook.js';
 import { errorReply, replyForError } from './error-envelope.js';
 import { normalizeKeys } from './field-names.js';
@@ -22,8 +25,12 @@ export interface AdminApiOptions {
   readonly authorities?: CertificateAuthorities;
   /** The audit log: admin requests are recorded in it and `/v1/audit…` routes read it. */
   readonly audit?: AuditSink & AuditReader;
+  /** Device policies (`…/policies` routes, `…/devices/{d}:testPolicy`). */
+  readonly policies?: PolicyService;
   /** Constant-time check of a presented admin token. */
   readonly verifyAdminToken: (token: string) => boolean;
+  /** Service accounts: their routes, and API keys (`Bearer kwk_…`) as credentials. */
+  readonly accounts?: ServiceAccountService;
   readonly logger: Logger;
   /**
    * PEM server certificate chain(s) and key(s), an ECDSA and an RSA one side by side if wanted;
@@ -40,7 +47,11 @@ function register(app: FastifyInstance, route: ApiRoute, deps: Parameters<ApiRou
   app.route({
     method: route.method,
     url: fastifyUrl(route.path),
-    config: { public: route.public === true },
+    config: {
+      public: route.public === true || route.permission === 'public',
+      permission: route.permission,
+      ...(route.maskPermissions ? { maskPermissions: route.maskPermissions } : {}),
+    },
     schema: {
       querystring: query,
       ...(route.body ? { body: route.body } : {}),
@@ -57,6 +68,7 @@ function register(app: FastifyInstance, route: ApiRoute, deps: Parameters<ApiRou
           params: request.params as Record<string, string>,
           query: request.query as Record<string, unknown>,
           body: request.body,
+          principal: callerOf(request, route),
         },
         deps,
       );
@@ -64,6 +76,14 @@ function register(app: FastifyInstance, route: ApiRoute, deps: Parameters<ApiRou
       return result instanceof RawBody ? reply.type(result.contentType).send(result.body) : result;
     },
   });
+}
+
+/** The authenticated caller; public routes (the health check) act on no one's behalf. */
+function callerOf(request: Parameters<typeof principalOf>[0], route: ApiRoute): Principal {
+  const principal = principalOf(request);
+  if (principal) return principal;
+  if (route.permission === 'public') return BOOTSTRAP_ADMIN;
+  throw new Error(`no authenticated caller on ${route.operationId}`);
 }
 
 /** Builds the admin API; the caller starts it with `.listen({ host, port })`. */
@@ -80,7 +100,19 @@ export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstanc
     ...(o.https ? { https: { cert: o.https.cert, key: o.https.key, minVersion: 'TLSv1.2' as const } } : {}),
   }) as unknown as FastifyInstance;
 
-  app.addHook('onRequest', adminAuthHook(o.verifyAdminToken));
+  const accounts = o.accounts;
+  app.addHook(
+    'onRequest',
+    adminAuthHook({
+      verifyAdminToken: o.verifyAdminToken,
+      ...(accounts
+        ? { authenticateApiKey: async (key: string) => {
+            const r = await accounts.authenticate(key);
+            return r.ok ? r.principal : undefined;
+          } }
+        : {}),
+    }),
+  );
   if (o.audit) registerAuditHooks(app, o.audit);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
@@ -104,6 +136,8 @@ export async function createAdminApi(o: AdminApiOptions): Promise<FastifyInstanc
     manager: o.manager,
     ...(o.authorities ? { authorities: o.authorities } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
+    ...(o.policies ? { policies: o.policies } : {}),
+    ...(o.accounts ? { accounts: o.accounts } : {}),
     openApi: () => (openApi ??= buildOpenApiDocument(ADMIN_ROUTES)),
   };
   for (const route of ADMIN_ROUTES) register(app, route, deps);

@@ -1,9 +1,13 @@
 /**
- * Admin authentication: `Authorization: Bearer <admin token>` on every route but the health
- * check, decided in the onRequest hook, before the body is read, parsed or validated.
+ * Admin authentication and authorization: `Authorization: Bearer <admin token or API key>` on
+ * every route but the health check, and the route's permission checked against the caller's role
+ * bindings, both in the onRequest hook, before the body is read, parsed or validated.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BOOTSTRAP_ADMIN, principalName, type Principal } from '../domain/roles.js';
+import { API_KEY_PREFIX } from '../registry/service-accounts.js';
 import { errorReply } from './error-envelope.js';
+import { authorize, type RouteAccess } from './permissions.js';
 
 /** Longer headers are refused without being handed to the verifier. */
 const MAX_TOKEN_LENGTH = 4096;
@@ -15,24 +19,50 @@ export function bearerToken(header: string | undefined): string | undefined {
   return BEARER.exec(header)?.[1];
 }
 
-export interface RouteAccess {
-  /** Reachable without a token (the health check only). */
-  readonly public?: boolean;
+export interface AdminAuthenticators {
+  /** Constant-time check of the bootstrap admin token: every permission everywhere. */
+  readonly verifyAdminToken: (token: string) => boolean;
+  /** The service account behind an API key (`kwk_…`), or undefined when it is refused. */
+  readonly authenticateApiKey?: (key: string) => Promise<Principal | undefined>;
 }
 
-export function adminAuthHook(verifyAdminToken: (token: string) => boolean) {
+/** Set by the hook once a caller is authenticated: the audit hook names it as the actor. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+export const principalOf = (request: FastifyRequest): Principal | undefined => principals.get(request);
+
+async function authenticate(token: string, auth: AdminAuthenticators): Promise<Principal | undefined> {
+  try {
+    if (token.startsWith(API_KEY_PREFIX)) return auth.authenticateApiKey ? await auth.authenticateApiKey(token) : undefined;
+    return auth.verifyAdminToken(token) ? BOOTSTRAP_ADMIN : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Authenticates the caller, then checks the route's permission on the project and registry of
+ * its path (routes without an access declaration, i.e. unknown paths, need authentication only).
+ */
+export function adminAuthHook(auth: AdminAuthenticators) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if ((request.routeOptions.config as RouteAccess | undefined)?.public === true) return;
+    const access = request.routeOptions.config as Partial<RouteAccess> & { public?: boolean } | undefined;
+    if (access?.public === true || access?.permission === 'public') return;
     const token = bearerToken(request.headers.authorization);
-    let ok = false;
-    if (token !== undefined) {
-      try {
-        ok = verifyAdminToken(token);
-      } catch {
-        ok = false;
-      }
+    const principal = token === undefined ? undefined : await authenticate(token, auth);
+    if (principal !== undefined) {
+      principals.set(request, principal);
+      if (access?.permission === undefined) return;
+      const params = request.params as Record<string, string | undefined>;
+      if (authorize(principal, access as RouteAccess, params, request.query as Record<string, unknown>)) return;
+      request.log.warn({ method: request.method, url: request.url, caller: principalName(principal), permission: access.permission }, 'admin request denied');
+      const refusal = errorReply(
+        403,
+        'PERMISSION_DENIED',
+        `Permission '${access.permission}' denied on resource '${request.url.split('?')[0] ?? ''}' (or it may not exist).`,
+      );
+      await reply.code(refusal.httpStatus).send(refusal.body);
+      return;
     }
-    if (ok) return;
     request.log.warn(
       { method: request.method, url: request.url, ip: request.ip, presented: token !== undefined },
       'admin authentication refused',

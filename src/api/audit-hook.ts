@@ -6,6 +6,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditJson, AuditSink } from '../domain/audit-events.js';
+import { principalName } from '../domain/roles.js';
+import { principalOf } from './admin-auth.js';
 
 /** Bodies larger than this (as JSON) are recorded by size only. */
 const MAX_RECORDED_BODY = 16 * 1024;
@@ -44,21 +46,24 @@ export function registerAuditHooks(app: FastifyInstance, sink: AuditSink): void 
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
     const refused = status === 401;
-    if (!refused && (request.method === 'GET' || request.method === 'HEAD')) return;
+    // A denied read is recorded too: probing what one may not see is worth knowing.
+    const denied = status === 403;
+    if (!refused && !denied && (request.method === 'GET' || request.method === 'HEAD')) return;
+    const principal = principalOf(request);
     const path = request.url.split('?')[0] ?? request.url;
     const response = parseJson(responses.get(request));
     sink.record({
       kind: refused ? 'admin.authenticate' : 'admin.request',
-      outcome: refused ? 'denied' : status < 400 ? 'ok' : 'error',
-      // One bootstrap token for now; roles and service accounts will name their caller here.
-      actor: refused ? 'anonymous' : 'admin',
+      outcome: refused || denied ? 'denied' : status < 400 ? 'ok' : 'error',
+      actor: principal ? principalName(principal) : 'anonymous',
       subject: `${request.method} ${path}`,
-      ...(refused ? { reason: 'admin authentication refused' } : {}),
+      ...(refused ? { reason: 'admin authentication refused' } : denied ? { reason: 'permission denied' } : {}),
       details: {
         method: request.method,
         path,
         status,
         source: request.ip,
+        ...(principal?.kind === 'serviceAccount' ? { keyId: principal.keyId } : {}),
         ...(refused ? {} : { request: recordable(request.body), after: status < 400 ? recordable(response) : undefined }),
         ...(status >= 400 ? { error: recordable(response) } : {}),
       },

@@ -127,6 +127,7 @@ function deviceParty(q: RouteRequest['query']): string | undefined {
 export const AUDIT_ROUTES: readonly ApiRoute[] = [
   {
     operationId: 'keyway.audit.entries.list',
+    permission: 'audit.entries.list',
     method: 'GET',
     path: '/v1/audit/entries',
     summary: 'Lists audit entries in sequence order, filtered by time, device, actor, outcome and kind.',
@@ -174,6 +175,7 @@ export const AUDIT_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: 'keyway.audit.verify',
+    permission: 'audit.verify',
     method: 'GET',
     path: '/v1/audit:verify',
     summary: 'Walks the hash chain and reports the first entry that was changed, removed or reordered.',

@@ -58,6 +58,7 @@ const crlFormat = { type: 'string', enum: ['pem', 'der'] };
 export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   {
     operationId: `${operation}.create`,
+    permission: 'authorities.create',
     method: 'POST',
     path: AUTHORITIES,
     summary: 'Creates a root CA, or an intermediate CA signed by a root for one manufacturing batch.',
@@ -83,6 +84,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.list`,
+    permission: 'authorities.list',
     method: 'GET',
     path: AUTHORITIES,
     summary: 'Lists the certificate authorities of a project and location.',
@@ -94,6 +96,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.get`,
+    permission: 'authorities.get',
     method: 'GET',
     path: AUTHORITY,
     summary: 'Gets a certificate authority, with its certificate.',
@@ -102,6 +105,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.revoke`,
+    permission: 'authorities.revoke',
     method: 'POST',
     path: `${AUTHORITY}:revoke`,
     summary: 'Revokes a CA: it issues nothing more, and every certificate under it is refused at once.',
@@ -112,6 +116,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.issueCertificate`,
+    permission: 'authorities.issueCertificate',
     method: 'POST',
     path: `${AUTHORITY}:issueCertificate`,
     summary: 'Issues a device certificate (clientAuth) from a PKCS#10 CSR; only an active intermediate issues.',
@@ -128,6 +133,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.revokeCertificate`,
+    permission: 'authorities.revokeCertificate',
     method: 'POST',
     path: `${AUTHORITY}:revokeCertificate`,
     summary: 'Revokes one certificate the CA issued, by its serial number (hex).',
@@ -140,6 +146,7 @@ export const AUTHORITY_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.crl`,
+    permission: 'authorities.getCrl',
     method: 'GET',
     path: `${AUTHORITY}/crl`,
     summary: 'The CA\'s current CRL: PEM by default, DER (application/pkix-crl) with format=der.',

@@ -73,6 +73,7 @@ export function deviceCertificateToJson(c: DeviceCertificate): ApiDeviceCertific
 export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
   {
     operationId: `${operation}.create`,
+    permission: 'deviceCertificates.create',
     method: 'POST',
     path: CERTIFICATES,
     summary: "Registers an X.509 certificate to a device; it must verify against the registry's CA certificates.",
@@ -85,6 +86,7 @@ export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.list`,
+    permission: 'deviceCertificates.list',
     method: 'GET',
     path: CERTIFICATES,
     summary: "Lists a device's registered certificates.",
@@ -96,6 +98,7 @@ export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.get`,
+    permission: 'deviceCertificates.get',
     method: 'GET',
     path: CERTIFICATE,
     summary: 'Gets a device certificate by the SHA-256 of its DER.',
@@ -105,6 +108,7 @@ export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.patch`,
+    permission: 'deviceCertificates.updateState',
     method: 'PATCH',
     path: CERTIFICATE,
     summary: 'Changes the state of a device certificate (updateMask=state): ACTIVE, INACTIVE, or REVOKED for good.',
@@ -121,6 +125,7 @@ export const DEVICE_CERTIFICATE_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${operation}.delete`,
+    permission: 'deviceCertificates.delete',
     method: 'DELETE',
     path: CERTIFICATE,
     summary: 'Deletes a device certificate; connections made with it end.',

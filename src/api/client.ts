@@ -37,6 +37,13 @@ import type {
   ApiListCertificateAuthoritiesResponse,
 } from './authority-wire.js';
 import type { ApiListAuditEntriesResponse, ApiVerifyAuditResponse } from './audit-routes.js';
+import type { ApiEffectivePolicy, ApiPolicy, ApiPolicyAttachment, ApiPolicyDecision, ApiPolicyVersion } from './policy-routes.js';
+import type { PolicyLintFinding } from '../policy/index.js';
+import type { ApiServiceAccount, ApiServiceAccountKey } from './service-account-routes.js';
+
+export type { ApiServiceAccount, ApiServiceAccountKey } from './service-account-routes.js';
+/** The writable fields of a service account. */
+export type ApiServiceAccountInput = Pick<ApiServiceAccount, 'displayName' | 'bindings' | 'disabled'>;
 
 export interface AdminClientOptions {
   /** e.g. `https://localhost:9443`. */
@@ -345,6 +352,129 @@ export class AdminClient {
 
   verifyAudit(): Promise<ApiVerifyAuditResponse> {
     return this.#call('GET', '/v1/audit:verify');
+  }
+
+  // -- Device policies -----------------------------------------------------------------------
+
+  createPolicy(parent: Name<RegistryName>, id: string, document: unknown, force = false): Promise<ApiPolicy> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies`, { id, document, ...(force ? { force } : {}) });
+  }
+
+  async listPolicies(parent: Name<RegistryName>): Promise<ApiPolicy[]> {
+    const all: ApiPolicy[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.#call<{ policies?: ApiPolicy[]; nextPageToken?: string }>(
+        'GET',
+        `/v1/${registryPath(asRegistry(parent))}/policies${queryString({ pageToken })}`,
+      );
+      all.push(...(r.policies ?? []));
+      pageToken = r.nextPageToken;
+    } while (pageToken);
+    return all;
+  }
+
+  getPolicy(parent: Name<RegistryName>, id: string): Promise<ApiPolicy> {
+    return this.#call('GET', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}`);
+  }
+
+  async deletePolicy(parent: Name<RegistryName>, id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}`);
+  }
+
+  createPolicyVersion(
+    parent: Name<RegistryName>,
+    id: string,
+    document: unknown,
+    options: { readonly setAsDefault?: boolean; readonly force?: boolean } = {},
+  ): Promise<ApiPolicyVersion> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}/versions`, { document, ...options });
+  }
+
+  async listPolicyVersions(parent: Name<RegistryName>, id: string): Promise<ApiPolicyVersion[]> {
+    const r = await this.#call<{ versions?: ApiPolicyVersion[] }>('GET', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}/versions`);
+    return r.versions ?? [];
+  }
+
+  async deletePolicyVersion(parent: Name<RegistryName>, id: string, version: number): Promise<void> {
+    await this.#call('DELETE', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}/versions/${version}`);
+  }
+
+  setDefaultPolicyVersion(parent: Name<RegistryName>, id: string, version: number): Promise<ApiPolicy> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}:setDefaultVersion`, { version });
+  }
+
+  /** `target`: `{registry: true}`, `{deviceId}` or `{deviceType}`. */
+  attachPolicy(parent: Name<RegistryName>, id: string, target: Record<string, unknown>): Promise<ApiPolicyAttachment> {
+    return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}:attach`, { target });
+  }
+
+  async detachPolicy(parent: Name<RegistryName>, id: string, target: Record<string, unknown>): Promise<void> {
+    await this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}:detach`, { target });
+  }
+
+  async listPolicyAttachments(parent: Name<RegistryName>, id: string): Promise<ApiPolicyAttachment[]> {
+    const r = await this.#call<{ attachments?: ApiPolicyAttachment[] }>(
+      'GET',
+      `/v1/${registryPath(asRegistry(parent))}/policies/${seg(id)}/attachments`,
+    );
+    return r.attachments ?? [];
+  }
+
+  async lintPolicy(parent: Name<RegistryName>, document: unknown): Promise<PolicyLintFinding[]> {
+    const r = await this.#call<{ findings?: PolicyLintFinding[] }>('POST', `/v1/${registryPath(asRegistry(parent))}/policies:lint`, { document });
+    return r.findings ?? [];
+  }
+
+  async effectivePolicies(name: Name<DeviceName>): Promise<ApiEffectivePolicy[]> {
+    const r = await this.#call<{ policies?: ApiEffectivePolicy[] }>('GET', `/v1/${devicePath(asDevice(name))}/policies`);
+    return r.policies ?? [];
+  }
+
+  testDevicePolicy(
+    name: Name<DeviceName>,
+    request: { readonly action: string; readonly resource: string; readonly certificateFingerprint?: string },
+  ): Promise<ApiPolicyDecision> {
+    return this.#call('POST', `/v1/${devicePath(asDevice(name))}:testPolicy`, request);
+  }
+
+  // -- Service accounts ------------------------------------------------------------------------
+
+  createServiceAccount(project: string, account: ApiServiceAccountInput & { readonly id: string }): Promise<ApiServiceAccount> {
+    return this.#call('POST', `/v1/projects/${seg(project)}/serviceAccounts`, account);
+  }
+
+  async listServiceAccounts(project: string): Promise<ApiServiceAccount[]> {
+    const r = await this.#call<{ serviceAccounts?: ApiServiceAccount[] }>('GET', `/v1/projects/${seg(project)}/serviceAccounts`);
+    return r.serviceAccounts ?? [];
+  }
+
+  getServiceAccount(project: string, id: string): Promise<ApiServiceAccount> {
+    return this.#call('GET', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}`);
+  }
+
+  /** Updates the fields named in `updateMask` (displayName, bindings, disabled). */
+  updateServiceAccount(project: string, id: string, account: ApiServiceAccountInput, updateMask: readonly string[]): Promise<ApiServiceAccount> {
+    const q = new URLSearchParams({ updateMask: updateMask.join(',') });
+    return this.#call('PATCH', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}?${q.toString()}`, account);
+  }
+
+  async deleteServiceAccount(project: string, id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}`);
+  }
+
+  /** The answer holds the key itself (`apiKey`), once. `validForSeconds` defaults to 90 days on the server. */
+  createServiceAccountKey(project: string, id: string, validForSeconds?: number): Promise<ApiServiceAccountKey> {
+    return this.#call('POST', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/keys`, validForSeconds === undefined ? {} : { validFor: `${validForSeconds}s` });
+  }
+
+  async listServiceAccountKeys(project: string, id: string): Promise<ApiServiceAccountKey[]> {
+    const r = await this.#call<{ keys?: ApiServiceAccountKey[] }>('GET', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/keys`);
+    return r.keys ?? [];
+  }
+
+  async deleteServiceAccountKey(project: string, id: string, keyId: string): Promise<void> {
+    await this.#call('DELETE', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/keys/${seg(keyId)}`);
   }
 
   // -- Service ---------------------------------------------------------------------------------

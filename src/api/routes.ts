@@ -19,8 +19,14 @@ import { applyMask, parseMaskPaths, resolveMask } from './field-mask.js';
 import { DEVICE_CERTIFICATE_ROUTES } from './certificate-routes.js';
 import { AUTHORITY_ROUTES } from './authority-routes.js';
 import { AUDIT_ROUTES } from './audit-routes.js';
+import { POLICY_ROUTES } from './policy-routes.js';
+import type { PolicyService } from '../registry/policy-service.js';
 import type { AuditReader } from '../audit/audit-log.js';
 import type { CertificateAuthorities } from '../pki/certificate-authority-service.js';
+import type { ServiceAccountService } from '../registry/service-accounts.js';
+import type { Permission, Principal } from '../domain/roles.js';
+import type { RoutePermission } from './permissions.js';
+import { SERVICE_ACCOUNT_ROUTES } from './service-account-routes.js';
 import {
   DeviceConfigSchema,
   DeviceRegistrySchema,
@@ -67,6 +73,8 @@ export interface RouteRequest {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, unknown>>;
   readonly body: unknown;
+  /** The authenticated caller (the bootstrap admin on public routes). */
+  readonly principal: Principal;
 }
 
 export interface RouteDeps {
@@ -75,6 +83,10 @@ export interface RouteDeps {
   readonly authorities?: CertificateAuthorities;
   /** The audit log; its routes answer UNIMPLEMENTED without it. */
   readonly audit?: AuditReader;
+  /** Device policies; their routes answer UNIMPLEMENTED without it. */
+  readonly policies?: PolicyService;
+  /** Service accounts and their API keys; their routes answer UNIMPLEMENTED without it. */
+  readonly accounts?: ServiceAccountService;
   readonly openApi: () => object;
 }
 
@@ -91,6 +103,10 @@ export interface ApiRoute {
   readonly path: string;
   readonly summary: string;
   readonly public?: boolean;
+  /** What the caller needs, on the project and registry named by the path (permissions.ts). */
+  readonly permission: RoutePermission;
+  /** Update-mask paths a narrower permission also allows to change. */
+  readonly maskPermissions?: Readonly<Record<string, Permission>>;
   readonly query?: QuerySpec;
   readonly body?: JsonSchema;
   readonly response: JsonSchema;
@@ -182,6 +198,7 @@ const registries = 'cloudiot.projects.locations.registries';
 export const ADMIN_ROUTES: readonly ApiRoute[] = [
   {
     operationId: 'keyway.healthz',
+    permission: 'public',
     method: 'GET',
     path: '/healthz',
     summary: 'Liveness check; needs no token.',
@@ -191,6 +208,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: 'keyway.openapi',
+    permission: 'authenticated',
     method: 'GET',
     path: '/v1/openapi.json',
     summary: 'This API as an OpenAPI 3.1 document.',
@@ -201,6 +219,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   // Registries
   {
     operationId: `${registries}.create`,
+    permission: 'registries.create',
     method: 'POST',
     path: `${LOCATION}/registries`,
     summary: 'Creates a device registry.',
@@ -213,6 +232,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.get`,
+    permission: 'registries.get',
     method: 'GET',
     path: REGISTRY,
     summary: 'Gets a device registry.',
@@ -221,6 +241,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.list`,
+    permission: 'registries.list',
     method: 'GET',
     path: `${LOCATION}/registries`,
     summary: 'Lists the device registries of a project and location.',
@@ -236,6 +257,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.patch`,
+    permission: 'registries.update',
     method: 'PATCH',
     path: REGISTRY,
     summary: 'Updates the fields of a device registry named in updateMask.',
@@ -250,6 +272,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.uploadCrl`,
+    permission: 'registries.uploadCrl',
     method: 'POST',
     path: `${REGISTRY}:uploadCrl`,
     summary:
@@ -261,6 +284,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.delete`,
+    permission: 'registries.delete',
     method: 'DELETE',
     path: REGISTRY,
     summary: 'Deletes a device registry; it must have no devices.',
@@ -274,6 +298,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   // Devices
   {
     operationId: `${registries}.devices.create`,
+    permission: 'devices.create',
     method: 'POST',
     path: `${REGISTRY}/devices`,
     summary: 'Creates a device; its config starts at version 1.',
@@ -286,6 +311,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.get`,
+    permission: 'devices.get',
     method: 'GET',
     path: DEVICE,
     summary: 'Gets a device by id or numeric id; fieldMask limits the fields returned.',
@@ -299,6 +325,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.list`,
+    permission: 'devices.list',
     method: 'GET',
     path: `${REGISTRY}/devices`,
     summary: 'Lists devices: id, name and numId, plus the fields named in fieldMask.',
@@ -342,6 +369,8 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.patch`,
+    permission: 'devices.update',
+    maskPermissions: { blocked: 'devices.block', credentials: 'devices.updateCredentials' },
     method: 'PATCH',
     path: DEVICE,
     summary: 'Updates the fields of a device named in updateMask.',
@@ -356,6 +385,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.delete`,
+    permission: 'devices.delete',
     method: 'DELETE',
     path: DEVICE,
     summary: 'Deletes a device.',
@@ -367,6 +397,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.modifyCloudToDeviceConfig`,
+    permission: 'devices.updateConfig',
     method: 'POST',
     path: `${DEVICE}:modifyCloudToDeviceConfig`,
     summary: 'Pushes a new config version; versionToUpdate 0 or absent is unconditional.',
@@ -381,6 +412,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.sendCommandToDevice`,
+    permission: 'devices.sendCommand',
     method: 'POST',
     path: `${DEVICE}:sendCommandToDevice`,
     summary: 'Sends a command to a connected device subscribed to its commands topic.',
@@ -395,6 +427,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.configVersions.list`,
+    permission: 'devices.get',
     method: 'GET',
     path: `${DEVICE}/configVersions`,
     summary: 'Lists the last config versions of a device, newest first.',
@@ -407,6 +440,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   },
   {
     operationId: `${registries}.devices.states.list`,
+    permission: 'devices.get',
     method: 'GET',
     path: `${DEVICE}/states`,
     summary: 'Lists the last states a device reported, newest first.',
@@ -420,4 +454,6 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   ...DEVICE_CERTIFICATE_ROUTES,
   ...AUTHORITY_ROUTES,
   ...AUDIT_ROUTES,
+  ...POLICY_ROUTES,
+  ...SERVICE_ACCOUNT_ROUTES,
 ];

@@ -12,6 +12,8 @@ import { LocalBus } from '../bus/local-bus.js';
 import { testAuthorities } from '../pki/authority-test-bed.js';
 import type { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
+import { ServiceAccountService } from '../registry/service-accounts.js';
+import { PolicyService } from '../registry/policy-service.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { createAdminApi } from './admin-api.js';
 
@@ -23,6 +25,10 @@ export interface TestStack {
   /** Keyway's CAs, keys encrypted under a throw-away KEK; revocations go to `bus`. */
   readonly authorities: CertificateAuthorityService;
   readonly bus: LocalBus;
+  /** Device policies over the same store and bus. */
+  readonly policies: PolicyService;
+  /** Service accounts; API keys made here are accepted by `api`. */
+  readonly accounts: ServiceAccountService;
   readonly dir: string;
   close(): Promise<void>;
 }
@@ -40,9 +46,13 @@ export async function startTestStack(options: { https?: { cert: string; key: str
   const logger = pino({ level: 'silent' });
   const manager = new DeviceManagerService({ store, bus, logger });
   const { service: authorities } = testAuthorities(store.pki, (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }));
+  const accounts = new ServiceAccountService({ store: store.accounts });
+  const policies = new PolicyService({ store, bus, logger });
   const api = await createAdminApi({
     manager,
     authorities,
+    accounts,
+    policies,
     verifyAdminToken: verifyTestToken,
     logger,
     ...(options.https ? { https: options.https } : {}),
@@ -52,9 +62,12 @@ export async function startTestStack(options: { https?: { cert: string; key: str
     manager,
     authorities,
     bus,
+    accounts,
+    policies,
     dir,
     close: async () => {
       await api.close();
+      await accounts.close();
       await manager.close();
       await bus.close();
       await store.close();

@@ -38,6 +38,32 @@ export interface CertificatesRevoked {
   readonly reason: string;
 }
 
+/** A registry's full resource path: `projects/{p}/locations/{l}/registries/{r}`. */
+export type RegistryKey = string;
+
+/**
+ * What devices may do changed: a policy version became the default of an attached policy, a
+ * policy was attached or detached, or a device's metadata (its `type` label, its variables)
+ * changed. Live connections of the named devices (every device of the registry when `devices`
+ * is absent) recompile their policy.
+ */
+export interface PoliciesChanged {
+  readonly registry: RegistryKey;
+  readonly devices?: readonly DeviceKey[];
+}
+
+/**
+ * A service account's rights changed: a key was revoked (`keyId`), or the account was disabled,
+ * deleted or had its role bindings changed (no `keyId`: every key). Live backend connections of
+ * the account (with that key) end; they may log in again under what is now granted.
+ */
+export interface ServiceIdentityChanged {
+  readonly project: string;
+  readonly account: string;
+  readonly keyId?: string;
+  readonly reason: 'key-revoked' | 'disabled' | 'deleted' | 'bindings-changed';
+}
+
 export interface CommandRequest {
   readonly device: DeviceKey;
   readonly subfolder?: string;
@@ -54,6 +80,10 @@ export interface Bus {
   onRevoked(listener: (event: DeviceRevoked) => void): () => void;
   publishCertificatesRevoked(event: CertificatesRevoked): void;
   onCertificatesRevoked(listener: (event: CertificatesRevoked) => void): () => void;
+  publishPoliciesChanged(event: PoliciesChanged): void;
+  onPoliciesChanged(listener: (event: PoliciesChanged) => void): () => void;
+  publishServiceIdentityChanged(event: ServiceIdentityChanged): void;
+  onServiceIdentityChanged(listener: (event: ServiceIdentityChanged) => void): () => void;
   /** Asks whichever node holds the device's connection to deliver a command. */
   sendCommand(request: CommandRequest): Promise<CommandOutcome>;
   /** Registers the node's command handler (the broker); returns an unregister function. */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked } from './bus.js';
+import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked, PoliciesChanged, ServiceIdentityChanged } from './bus.js';
 
 /** The single-node bus: listeners are called synchronously in the publishing process. */
 export class LocalBus implements Bus {
@@ -31,6 +31,24 @@ export class LocalBus implements Bus {
   onCertificatesRevoked(listener: (event: CertificatesRevoked) => void): () => void {
     this.#events.on('certificates-revoked', listener);
     return () => this.#events.off('certificates-revoked', listener);
+  }
+
+  publishPoliciesChanged(event: PoliciesChanged): void {
+    this.#events.emit('policies-changed', event);
+  }
+
+  onPoliciesChanged(listener: (event: PoliciesChanged) => void): () => void {
+    this.#events.on('policies-changed', listener);
+    return () => this.#events.off('policies-changed', listener);
+  }
+
+  publishServiceIdentityChanged(event: ServiceIdentityChanged): void {
+    this.#events.emit('service-identity-changed', event);
+  }
+
+  onServiceIdentityChanged(listener: (event: ServiceIdentityChanged) => void): () => void {
+    this.#events.on('service-identity-changed', listener);
+    return () => this.#events.off('service-identity-changed', listener);
   }
 
   async sendCommand(request: CommandRequest): Promise<CommandOutcome> {

@@ -26,7 +26,8 @@ export function withApiContext(cmd: Command): Command {
       .option('--region <region>', 'region, e.g. europe-west1 (default: $KEYWAY_REGION or the remembered one)')
       .option('--api-url <url>', 'admin API URL (default: $KEYWAY_API_URL or https://localhost:9443)')
       .option('--ca-file <file>', 'CA certificate to trust (default: $KEYWAY_CA_FILE or <data-dir>/pki/ca.crt)')
-      .option('--admin-token-file <file>', 'file holding the admin token (default: $KEYWAY_ADMIN_TOKEN or <data-dir>/admin-token)'),
+      .option('--admin-token-file <file>', 'file holding the admin token (default: $KEYWAY_ADMIN_TOKEN or <data-dir>/admin-token)')
+      .option('--api-key-file <file>', "file holding a service account's API key, used instead of the admin token (default: $KEYWAY_API_KEY)"),
   );
   return withFormat(cmd);
 }
@@ -45,6 +46,7 @@ export function scopeOf(cmd: Command, io: CliIo): CommandScope {
     ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
     ...(o.adminTokenFile !== undefined ? { adminTokenFile: o.adminTokenFile } : {}),
+    ...(o.apiKeyFile !== undefined ? { apiKeyFile: o.apiKeyFile } : {}),
   };
   return { ctx: new CliContext(io, flags), out: new Printer(io, o.format ?? 'default') };
 }

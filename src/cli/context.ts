@@ -1,7 +1,8 @@
 /**
  * Where the CLI finds the API and what it acts on. Each setting comes from, in order: a flag,
  * a `KEYWAY_*` environment variable, the local data directory (default ./keyway-data): the
- * admin token in `admin-token`, the CA in `pki/ca.crt`, and the remembered project and region
+ * credential (a service account's API key from `--api-key-file` or `KEYWAY_API_KEY`, preferred
+ * when given, else the admin token in `admin-token`; neither is ever a flag's value), the CA in `pki/ca.crt`, and the remembered project and region
  * in `cli.json` (like gcloud's active configuration).
  */
 import { existsSync } from 'node:fs';
@@ -32,6 +33,8 @@ export interface ContextFlags {
   readonly caFile?: string;
   readonly dataDir?: string;
   readonly adminTokenFile?: string;
+  /** A file holding a service account's API key (`kwk_…`), used instead of the admin token. */
+  readonly apiKeyFile?: string;
 }
 
 /** What `keyway config set` remembers. */
@@ -124,6 +127,28 @@ export class CliContext {
     return { ...(await this.registry(registry)), device };
   }
 
+  /** The bearer credential: an API key when one is given, else the admin token. */
+  async #credential(): Promise<string> {
+    if (this.flags.apiKeyFile !== undefined && this.flags.adminTokenFile !== undefined) {
+      throw new UsageError('give --api-key-file or --admin-token-file, not both');
+    }
+    if (this.flags.apiKeyFile !== undefined) return this.#apiKeyFromFile(this.path(this.flags.apiKeyFile));
+    const fromEnv = this.flags.adminTokenFile ? undefined : this.io.env.KEYWAY_API_KEY?.trim();
+    if (fromEnv) return fromEnv;
+    return this.#adminToken();
+  }
+
+  async #apiKeyFromFile(file: string): Promise<string> {
+    let key: string;
+    try {
+      key = (await readFile(file, 'utf8')).trim();
+    } catch {
+      throw new HintError(`no API key: ${file} is not readable`);
+    }
+    if (!key) throw new HintError(`no API key: ${file} is empty`);
+    return key;
+  }
+
   async #adminToken(): Promise<string> {
     const fromEnv = this.flags.adminTokenFile ? undefined : this.io.env.KEYWAY_ADMIN_TOKEN?.trim();
     if (fromEnv) return fromEnv;
@@ -152,7 +177,7 @@ export class CliContext {
   }
 
   async client(): Promise<AdminClient> {
-    const token = await this.#adminToken();
+    const token = await this.#credential();
     const ca = await this.#caPem();
     try {
       return new AdminClient({ baseUrl: this.apiUrl, token, ...(ca ? { ca } : {}) });
@@ -163,6 +188,8 @@ export class CliContext {
 
   /** Where the token would come from, for `config list` (never the token itself). */
   describeTokenSource(): string {
+    if (this.flags.apiKeyFile !== undefined) return `${this.path(this.flags.apiKeyFile)} (API key)`;
+    if (!this.flags.adminTokenFile && this.io.env.KEYWAY_API_KEY) return 'KEYWAY_API_KEY';
     if (!this.flags.adminTokenFile && this.io.env.KEYWAY_ADMIN_TOKEN) return 'KEYWAY_ADMIN_TOKEN';
     const file = this.flags.adminTokenFile ? this.path(this.flags.adminTokenFile) : join(this.dataDir, ADMIN_TOKEN_FILE);
     return existsSync(file) ? file : `(none: ${file} does not exist)`;

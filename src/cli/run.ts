@@ -12,8 +12,10 @@ import { registerCerts } from './commands/certs.js';
 import { registerConfig } from './commands/config.js';
 import { registerDevices } from './commands/devices.js';
 import { registerKeys } from './commands/keys.js';
+import { registerPolicies } from './commands/policies.js';
 import { registerRegistries } from './commands/registries.js';
 import { registerServe } from './commands/serve.js';
+import { registerServiceAccounts } from './commands/service-accounts.js';
 import { HintError, processIo, UsageError, type CliIo } from './io.js';
 
 export type { CliIo } from './io.js';
@@ -44,6 +46,8 @@ function buildProgram(io: CliIo, onAction: (label: string) => void): Command {
   registerCa(program, io);
   registerCerts(program, io);
   registerAudit(program, io);
+  registerPolicies(program, io);
+  registerServiceAccounts(program, io);
   return program;
 }
 
@@ -62,7 +66,7 @@ function report(io: CliIo, label: string, e: unknown): number {
     line(`${e.status}: ${e.message}`);
     for (const v of e.fieldViolations) io.stderr(`- '${v.field}': ${v.description}\n`);
     if (e.httpStatus === 401) {
-      io.stderr('The admin token was refused: use the one in the data directory of the server you are talking to (admin-token).\n');
+      io.stderr('The credential was refused: use an unexpired, unrevoked API key of an enabled service account (--api-key-file, KEYWAY_API_KEY), or the admin token in the data directory of the server you are talking to (admin-token).\n');
     }
     return EXIT_FAILURE;
   }

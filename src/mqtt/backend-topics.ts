@@ -1,11 +1,11 @@
 /**
- * The backend-facing namespace: a backend subscriber (a service holding the admin token) sees
+ * The backend-facing namespace: a backend subscriber (a service account logged in with an API key) sees
  * device traffic as `registries/{registry}/devices/{device}/events[/{subfolder…}]` and
  * `registries/{registry}/devices/{device}/state`, and may subscribe to nothing else.
  *
  * Registry ids are unique only within a project and location, so two tenants' registries of the
- * same id share these topics; scoping backend identities to their projects is left to the service
- * identities that replace the single admin token.
+ * same id share these topics: backend-identity checks every delivery against the message's own
+ * project, location and registry.
  */
 import { isResourceId } from '../domain/names.js';
 import { isValidFilter } from './topic-trie.js';

@@ -11,7 +11,8 @@ import type { MqttClient } from 'mqtt';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import { RawClient } from '../../test/support/raw-client.js';
 import {
-  ADMIN_TOKEN,
+  BACKEND_KEY,
+  BACKEND_USER,
   addDevice,
   addRegistry,
   connectBackend,
@@ -42,7 +43,7 @@ const pubacks = (client: { packets: readonly { cmd: string }[] }): number => cli
 /** A backend that subscribes to `filter` at QoS 1 and never acknowledges anything. */
 async function slowBackend(h: Harness, clientId: string, filter: string): Promise<RawClient> {
   const backend = await RawClient.open(h.port, pki.caCertPem);
-  assert.equal((await backend.connect(clientId, ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+  assert.equal((await backend.connect(clientId, BACKEND_KEY, 60, BACKEND_USER)).returnCode, 0);
   backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] });
   await backend.next('suback');
   return backend;

@@ -13,11 +13,13 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
 import type { DeviceName, RegistryName } from '../domain/names.js';
-import { generateAdminToken, hashAdminToken, verifyAdminToken } from '../identity/admin-token.js';
+import { BOOTSTRAP_ADMIN } from '../domain/roles.js';
+import { generateApiKey } from '../identity/api-key.js';
 import { signDeviceJwt } from '../identity/device-jwt.js';
 import { fingerprintOf } from '../identity/public-key.js';
 import { ensureDevelopmentPki, type ServerTlsMaterial } from '../pki/development-ca.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
+import { ServiceAccountService } from '../registry/service-accounts.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
@@ -29,8 +31,14 @@ export const PROJECT = 'acme';
 export const LOCATION = 'europe-west1';
 export const REGISTRY = 'fleet';
 export const REG: RegistryName = { project: PROJECT, location: LOCATION, registry: REGISTRY };
-export const ADMIN_TOKEN = generateAdminToken();
-const ADMIN_HASH = hashAdminToken(ADMIN_TOKEN);
+/**
+ * The backend subscribers' service account (admin on the harness's project) and its API key, the
+ * same in every harness of the process: each store gets the key's hash.
+ */
+export const BACKEND_ACCOUNT = 'backend';
+export const BACKEND_USER = `${PROJECT}/${BACKEND_ACCOUNT}`;
+const BACKEND_API_KEY = generateApiKey();
+export const BACKEND_KEY = BACKEND_API_KEY.key;
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-mqtt-'));
 export let pki: ServerTlsMaterial;
@@ -50,6 +58,8 @@ export interface Harness {
   /** The ALPN `mqtt` listener's port, when one was asked for. */
   readonly alpnPort: number | undefined;
   readonly service: DeviceManagerService;
+  /** The real service-account service behind backend logins (BACKEND_USER is admin of PROJECT). */
+  readonly accounts: ServiceAccountService;
   readonly store: Store;
   close(): Promise<void>;
 }
@@ -59,7 +69,7 @@ export async function startBroker(
   /** Failure injection around the real device manager. */
   wrap: (service: DeviceManagerService) => DeviceGateway = (service) => service,
   /** `logger` receives the broker's and the device manager's lines (silent by default). */
-  extra: Pick<BrokerOptions, 'openListener' | 'alpnListener'> & { readonly logger?: Logger } = {},
+  extra: Pick<BrokerOptions, 'openListener' | 'alpnListener' | 'audit'> & { readonly logger?: Logger } = {},
 ): Promise<Harness> {
   pki = await (pkiReady ??= ensureDevelopmentPki(join(dir, 'pki'), []));
   const store = await openSqliteStore(join(dir, `db-${++dbCounter}`, 'keyway.db'));
@@ -67,10 +77,22 @@ export async function startBroker(
   const { logger = pino({ level: process.env.KEYWAY_TEST_LOG ?? 'silent' }), ...listeners } = extra;
   const service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000, logger: logger.child({ module: 'registry' }) });
   await service.createRegistry(REG, REGISTRY, {});
+  const accounts = new ServiceAccountService({ store: store.accounts, bus });
+  const bindings = [{ role: 'admin', scope: { kind: 'project', project: PROJECT } }] as const;
+  await accounts.create(PROJECT, BACKEND_ACCOUNT, { bindings }, BOOTSTRAP_ADMIN);
+  const now = new Date();
+  await store.accounts.insertKey({
+    keyId: BACKEND_API_KEY.keyId,
+    project: PROJECT,
+    accountId: BACKEND_ACCOUNT,
+    hash: BACKEND_API_KEY.hash,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + 86_400_000),
+  });
   const broker = new Broker({
     gateway: wrap(service),
     bus,
-    verifyAdminToken: (token) => verifyAdminToken(token, ADMIN_HASH),
+    backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
     tls: { cert: pki.certPem, key: pki.keyPem },
     host: '127.0.0.1',
     port: 0,
@@ -85,9 +107,11 @@ export async function startBroker(
     openPort,
     alpnPort,
     service,
+    accounts,
     store,
     close: async () => {
       await broker.close();
+      await accounts.close();
       await service.close();
       await bus.close();
       await store.close();
@@ -178,7 +202,7 @@ export async function connectDevice(h: Harness, d: TestDevice, options: IClientO
 }
 
 export function connectBackend(h: Harness, clientId = `backend-${randomBytes(4).toString('hex')}`): Promise<MqttClient> {
-  return mqttConnect(h.port, { clientId, username: 'admin', password: ADMIN_TOKEN });
+  return mqttConnect(h.port, { clientId, username: BACKEND_USER, password: BACKEND_KEY });
 }
 
 /** Resolves when the server closed the client's connection; fails if it stays open too long. */

@@ -8,7 +8,8 @@ import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import { RawClient } from '../../test/support/raw-client.js';
 import {
-  ADMIN_TOKEN,
+  BACKEND_KEY,
+  BACKEND_USER,
   addDevice,
   closed,
   connectBackend,
@@ -198,7 +199,7 @@ describe('MQTT broker limits and timers', () => {
       const d = await addDevice(h, 'limit-slow');
       for (const qos of [1, 0] as const) {
         const backend = await RawClient.open(h.port, pki.caCertPem);
-        assert.equal((await backend.connect('slow', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+        assert.equal((await backend.connect('slow', BACKEND_KEY, 60, BACKEND_USER)).returnCode, 0);
         backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos }] });
         await backend.next('suback');
         backend.socket.pause();
@@ -251,7 +252,7 @@ describe('MQTT broker limits and timers', () => {
     try {
       const d = await addDevice(h, 'limit-inflight');
       const backend = await RawClient.open(h.port, pki.caCertPem);
-      assert.equal((await backend.connect('windowed', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+      assert.equal((await backend.connect('windowed', BACKEND_KEY, 60, BACKEND_USER)).returnCode, 0);
       backend.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 1 }] });
       await backend.next('suback');
       const device = await connectDevice(h, d);

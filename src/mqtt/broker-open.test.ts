@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
 import { isKeywayError } from '../domain/errors.js';
-import { ADMIN_TOKEN, addDevice, connectBackend, connectDevice, eventually, inbox, mqttConnect, pki, sleep, startBroker, type Harness } from './broker-harness.test.js';
+import { BACKEND_KEY, BACKEND_USER, addDevice, connectBackend, connectDevice, eventually, inbox, mqttConnect, pki, sleep, startBroker, type Harness } from './broker-harness.test.js';
 import { Broker } from './broker.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { RawClient, type ProtocolVersion } from '../../test/support/raw-client.js';
@@ -50,7 +50,6 @@ describe('development open listener', () => {
           new Broker({
             gateway: {} as DeviceGateway,
             bus: new LocalBus(),
-            verifyAdminToken: () => false,
             tls: { cert: pki.certPem, key: pki.keyPem },
             host: '127.0.0.1',
             port: 0,
@@ -257,7 +256,7 @@ describe('development open listener', () => {
   test('device and admin credentials mean nothing on the open listener, and the TLS listener still refuses the anonymous', async () => {
     const d = await addDevice(h, 'open-creds');
     const s = await raw(4);
-    assert.equal((await s.connectWith({ clientId: d.clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN) })).returnCode, 0);
+    assert.equal((await s.connectWith({ clientId: d.clientId, username: BACKEND_USER, password: Buffer.from(BACKEND_KEY) })).returnCode, 0);
     s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'registries/#', qos: 1 }] });
     assert.deepEqual(((await s.next('suback')) as ISubackPacket).granted, [1], 'an open subscription, to open traffic only');
     const tls = await RawClient.open(h.port, pki.caCertPem, 4);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import {
-  ADMIN_TOKEN,
+  BACKEND_KEY,
+  BACKEND_USER,
   addDevice,
   connectBackend,
   connectDevice,
@@ -44,7 +45,7 @@ describe('backend sessions', () => {
 
   async function backendSocket(clientId: string, version: ProtocolVersion, fields: Record<string, unknown> = {}): Promise<{ s: RawClient; connack: IConnackPacket }> {
     const s = track(await RawClient.open(h.port, pki.caCertPem, version));
-    const connack = await s.connectWith({ clientId, username: 'admin', password: Buffer.from(ADMIN_TOKEN), ...fields });
+    const connack = await s.connectWith({ clientId, username: BACKEND_USER, password: Buffer.from(BACKEND_KEY), ...fields });
     return { s, connack };
   }
 
@@ -162,7 +163,7 @@ describe('backend sessions', () => {
   });
 
   test('backends never publish and never take part in QoS 2', async () => {
-    const client = track(await mqttConnect(h.port, { clientId: 'worker-pub', username: 'admin', password: ADMIN_TOKEN, protocolVersion: 5 }));
+    const client = track(await mqttConnect(h.port, { clientId: 'worker-pub', username: BACKEND_USER, password: BACKEND_KEY, protocolVersion: 5 }));
     const gone = new Promise<number | undefined>((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)));
     client.publish(`registries/${REGISTRY}/devices/x/events`, 'forged', { qos: 1 });
     assert.equal(await gone, 0x87);

@@ -18,7 +18,8 @@ import mqttPacket, {
 } from 'mqtt-packet';
 import { signDeviceJwt } from '../identity/device-jwt.js';
 import {
-  ADMIN_TOKEN,
+  BACKEND_KEY,
+  BACKEND_USER,
   LOCATION,
   PROJECT,
   REGISTRY,
@@ -100,8 +101,8 @@ const deviceOptions = async (d: TestDevice, extra: IClientOptions = {}): Promise
 
 const backendOptions = (extra: IClientOptions = {}): IClientOptions => ({
   clientId: `backend-${randomBytes(4).toString('hex')}`,
-  username: 'admin',
-  password: ADMIN_TOKEN,
+  username: BACKEND_USER,
+  password: BACKEND_KEY,
   ...extra,
 });
 
@@ -201,7 +202,7 @@ describe('MQTT 5', () => {
 
       await assert.rejects(connectV5(h.port, backendOptions({ password: 'wrong' })), refusedWith(0x86));
       await assert.rejects(connectV5(h.port, { clientId: 'anonymous' }), refusedWith(0x87));
-      await assert.rejects(connectV5(h.port, { clientId: d.clientId, username: 'admin', password: ADMIN_TOKEN }), refusedWith(0x86));
+      await assert.rejects(connectV5(h.port, { clientId: d.clientId, username: BACKEND_USER, password: BACKEND_KEY }), refusedWith(0x86));
     });
 
     test('an authentication method other than keyway-jwt gets 0x8C; keyway-jwt takes the JWT as authentication data', async () => {
@@ -295,7 +296,7 @@ describe('MQTT 5', () => {
   describe('SUBSCRIBE and UNSUBSCRIBE', () => {
     test('a backend learns why a filter is refused; UNSUBACK says whether a subscription existed', async () => {
       const raw = track(await RawV5.open(h.port));
-      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'b-v5', keepalive: 60, username: 'admin', password: Buffer.from(ADMIN_TOKEN) });
+      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'b-v5', keepalive: 60, username: BACKEND_USER, password: Buffer.from(BACKEND_KEY) });
       assert.equal(((await raw.next('connack')) as IConnackPacket).reasonCode, 0);
       const filters = [`registries/${REGISTRY}/devices/+/events`, 'secret/#', 'registries/#/x'];
       raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters.map((topic) => ({ topic, qos: 1 as const })) });

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqttPacket, { type IConnackPacket, type IDisconnectPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
 import { RawClient } from '../../test/support/raw-client.js';
-import { ADMIN_TOKEN, REGISTRY, addDevice, eventually, pki, startBroker, type Harness, type TestDevice } from './broker-harness.test.js';
+import { BACKEND_KEY, BACKEND_USER, REGISTRY, addDevice, eventually, pki, startBroker, type Harness, type TestDevice } from './broker-harness.test.js';
 import { frame, rawConnect, str } from './fuzz-cases.js';
 
 const V5 = { protocolVersion: 5 } as const;
@@ -91,8 +91,8 @@ describe('invalid input and connection bounds', () => {
     const d = await addDevice(h, 'bad-utf8');
     const cases: Array<[string, Buffer]> = [
       ['an overlong NUL in a device client id', rawConnect(Buffer.concat([Buffer.from(d.clientId), Buffer.from([0xc0, 0x80])]), 'unused', await d.token())],
-      ['U+0000 in a backend client id', rawConnect(Buffer.from('backend-\u0000'), 'admin', ADMIN_TOKEN)],
-      ['U+0000 in the admin user name', rawConnect('backend', `admin\u0000`, ADMIN_TOKEN)],
+      ['U+0000 in a backend client id', rawConnect(Buffer.from('backend-\u0000'), BACKEND_USER, BACKEND_KEY)],
+      ['U+0000 in the service account user name', rawConnect('backend', `${BACKEND_USER}\u0000`, BACKEND_KEY)],
     ];
     for (const [name, bytes] of cases) {
       const raw = await open();
@@ -127,7 +127,7 @@ describe('invalid input and connection bounds', () => {
   test('a user property cut short ends the publisher with 0x81 and never reaches an MQTT 5 backend', async () => {
     const d = await addDevice(h, 'bad-user-property');
     const backend = await open();
-    backend.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'v5-backend', keepalive: 0, username: 'admin', password: Buffer.from(ADMIN_TOKEN) } as Packet);
+    backend.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'v5-backend', keepalive: 0, username: BACKEND_USER, password: Buffer.from(BACKEND_KEY) } as Packet);
     backend.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `registries/${REGISTRY}/devices/+/events`, qos: 0 }] }, V5));
     await nextV5(backend, 'suback');
 
@@ -160,12 +160,12 @@ describe('invalid input and connection bounds', () => {
   test('a backend over its subscription quota gets SUBACK 0x97 (MQTT 5) or 0x80 (MQTT 3.1.1) for the filters beyond it', async () => {
     const filters = ['events', 'state', 'events/#'].map((level) => ({ topic: `registries/${REGISTRY}/devices/+/${level}`, qos: 1 as const }));
     const v5 = await open();
-    v5.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'quota-v5', keepalive: 0, username: 'admin', password: Buffer.from(ADMIN_TOKEN) } as Packet);
+    v5.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'quota-v5', keepalive: 0, username: BACKEND_USER, password: Buffer.from(BACKEND_KEY) } as Packet);
     v5.send(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: filters }, V5));
     assert.deepEqual(((await nextV5(v5, 'suback')) as ISubackPacket).granted, [1, 1, 0x97]);
 
     const v4 = await open();
-    assert.equal((await v4.connect('quota-v4', ADMIN_TOKEN, 0, 'admin')).returnCode, 0);
+    assert.equal((await v4.connect('quota-v4', BACKEND_KEY, 0, BACKEND_USER)).returnCode, 0);
     v4.send({ cmd: 'subscribe', messageId: 1, subscriptions: filters });
     assert.deepEqual(((await v4.next('suback')) as ISubackPacket).granted, [1, 1, 0x80]);
   });
@@ -178,7 +178,7 @@ describe('invalid input and connection bounds', () => {
       device.send({ ...(await connectV5(d)), keepalive: 0 } as Packet);
       assert.equal(((await nextV5(device, 'connack')) as IConnackPacket).reasonCode, 0);
       const backend = await open(short.port);
-      assert.equal((await backend.connect('connect-time-v4', ADMIN_TOKEN, 0, 'admin')).returnCode, 0);
+      assert.equal((await backend.connect('connect-time-v4', BACKEND_KEY, 0, BACKEND_USER)).returnCode, 0);
 
       const disconnect = (await nextV5(device, 'disconnect')) as IDisconnectPacket;
       assert.equal(disconnect.reasonCode, 0xa0);

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { IConnackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
 import { generateAdminToken } from '../identity/admin-token.js';
+import { generateApiKey } from '../identity/api-key.js';
 import { signDeviceJwt } from '../identity/device-jwt.js';
 import { RawClient } from '../../test/support/raw-client.js';
 import {
-  ADMIN_TOKEN,
+  BACKEND_KEY,
+  BACKEND_USER,
   PROJECT,
   REGISTRY,
   addDevice,
@@ -110,17 +112,19 @@ describe('MQTT broker', () => {
       await assert.rejects(mqttConnect(h.port, { clientId: d.clientId.replace('conn-bad', 'nobody'), username: 'u', password: unknown }), refusedWith(5));
     });
 
-    test('the admin user name does not turn a device client id into a backend', async () => {
+    test('a service account login does not turn a device client id into a backend', async () => {
       const d = await addDevice(h, 'conn-admin');
-      await assert.rejects(mqttConnect(h.port, { clientId: d.clientId, username: 'admin', password: ADMIN_TOKEN }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: d.clientId, username: BACKEND_USER, password: BACKEND_KEY }), refusedWith(5));
     });
 
-    test('a backend needs the admin user and the admin token; anyone else is refused', async () => {
+    test("a backend needs a service account's user name and one of its API keys; anyone else is refused", async () => {
       track(await connectBackend(h));
-      track(await mqttConnect(h.port, { clientId: '', username: 'admin', password: ADMIN_TOKEN }));
+      track(await mqttConnect(h.port, { clientId: '', username: BACKEND_USER, password: BACKEND_KEY }));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: BACKEND_USER, password: generateApiKey().key }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: BACKEND_USER }), refusedWith(5));
+      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'acme/root', password: BACKEND_KEY }), refusedWith(5));
+      // The admin-token login of the foundation is gone.
       await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'admin', password: generateAdminToken() }), refusedWith(5));
-      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'admin' }), refusedWith(5));
-      await assert.rejects(mqttConnect(h.port, { clientId: 'b', username: 'root', password: ADMIN_TOKEN }), refusedWith(5));
       await assert.rejects(mqttConnect(h.port, { clientId: 'anonymous' }), refusedWith(5));
     });
 
@@ -306,7 +310,7 @@ describe('MQTT broker', () => {
 
     test('a backend may subscribe only to device traffic under registries/: other filters get 0x80', async () => {
       const backend = track(await RawClient.open(h.port, pki.caCertPem));
-      assert.equal((await backend.connect('backend-filters', ADMIN_TOKEN, 60, 'admin')).returnCode, 0);
+      assert.equal((await backend.connect('backend-filters', BACKEND_KEY, 60, BACKEND_USER)).returnCode, 0);
       backend.send({
         cmd: 'subscribe',
         messageId: 3,

@@ -10,10 +10,11 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, ServiceIdentityChanged } from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
+import { BackendConnections, backendAccountName, type BackendAuthenticator } from './backend-identity.js';
 import { CertificateConnections } from './certificate-connections.js';
 import { ConnectRateLimiter } from './connect-rate.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
@@ -37,7 +38,8 @@ export type { BrokerLimits } from './limits.js';
 export interface BrokerOptions {
   readonly gateway: DeviceGateway;
   readonly bus: Bus;
-  readonly verifyAdminToken: (token: string) => boolean;
+  /** Backend subscribers' service-account logins; without it every backend login is refused. */
+  readonly backends?: BackendAuthenticator;
   /** PEM server certificate chain(s) and key(s): an ECDSA and an RSA one may go side by side. */
   readonly tls: ServerCredentials;
   readonly host: string;
@@ -87,7 +89,8 @@ export class Broker {
     const limits = resolveLimits(options.limits);
     this.#ctx = {
       gateway: options.gateway,
-      verifyAdminToken: options.verifyAdminToken,
+      backends: options.backends,
+      backendConnections: new BackendConnections(),
       limits,
       logger: options.logger,
       now: options.now ?? (() => new Date()),
@@ -136,6 +139,7 @@ export class Broker {
       bus.onConfig((event) => this.#onConfig(event)),
       bus.onRevoked((event) => this.#onRevoked(event)),
       bus.onCertificatesRevoked((event) => this.#onCertificatesRevoked(event)),
+      bus.onServiceIdentityChanged((event) => this.#onServiceIdentityChanged(event)),
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
@@ -257,6 +261,7 @@ export class Broker {
   #release(conn: Connection, last: ConnectionState): void {
     const ctx = this.#ctx;
     ctx.certificates.remove(conn);
+    ctx.backendConnections.remove(conn);
     if (last.phase === 'device') {
       ctx.devices.release(last.session.key, conn);
       last.session.dispose();
@@ -300,6 +305,24 @@ export class Broker {
       }
     } catch (e) {
       this.#ctx.logger.error({ err: e, keys: event.keys.length }, 'certificate revocation failed');
+    }
+  }
+
+  #onServiceIdentityChanged(event: ServiceIdentityChanged): void {
+    try {
+      const ctx = this.#ctx;
+      const conns = ctx.backendConnections.holding(event.project, event.account, event.keyId);
+      for (const conn of conns) {
+        ctx.backendConnections.remove(conn);
+        conn.close(`service account changed: ${event.reason}`, { level: 'info', destroy: true, code: REASON_V5.administrativeAction });
+      }
+      // Sessions kept for reconnection would otherwise resume with what was queued under the old rights.
+      const ended = event.keyId === undefined ? ctx.backend.endOwnedBy(backendAccountName({ project: event.project, id: event.account })) : 0;
+      if (conns.length > 0 || ended > 0) {
+        ctx.logger.info({ account: `${event.project}/${event.account}`, reason: event.reason, connections: conns.length, sessions: ended }, 'backend connections ended');
+      }
+    } catch (e) {
+      this.#ctx.logger.error({ err: e, account: event.account }, 'ending backend connections failed');
     }
   }
 }

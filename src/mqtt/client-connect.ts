@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import type { Will } from './client-session.js';
+import type { SessionAccess } from './backend-identity.js';
+import type { ClientSession, Will } from './client-session.js';
 import { connackProperties } from './connect-v5.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -17,7 +18,19 @@ import { isValidTopicName } from './topic-trie.js';
 /** The most QoS 1 and 2 messages in flight to a client that announced no receive maximum. */
 const DEFAULT_RECEIVE_MAXIMUM = 0xffff;
 
-export function connectClient(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, namespace: Namespace): void {
+/** Who a backend client is: its sessions are its own (keyed by owner and client id) and bounded by `access`. */
+export interface ClientIdentity {
+  readonly owner: string;
+  readonly access: SessionAccess;
+}
+
+export function connectClient(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  namespace: Namespace,
+  identity?: ClientIdentity,
+): ClientSession | undefined {
   const v5 = conn.isV5;
   const clean = packet.clean !== false;
   let clientId = packet.clientId;
@@ -25,7 +38,7 @@ export function connectClient(ctx: BrokerContext, conn: Connection, packet: ICon
   if (clientId === '') {
     if (!v5 && !clean) {
       refuseClient(conn, CONNACK_RC.identifierRejected, REASON_V5.clientIdentifierNotValid, 'an empty client id with clean session 0');
-      return;
+      return undefined;
     }
     clientId = `keyway-${randomUUID()}`;
     assigned = true;
@@ -34,7 +47,7 @@ export function connectClient(ctx: BrokerContext, conn: Connection, packet: ICon
   const will = namespace.policy.clientsPublish ? willOf(packet) : undefined;
   if (will === 'invalid') {
     refuseClient(conn, CONNACK_RC.notAuthorized, REASON_V5.topicNameInvalid, 'the will topic is not a valid topic name');
-    return;
+    return undefined;
   }
   if (packet.will && !namespace.policy.clientsPublish) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will discarded: these clients never publish');
 
@@ -42,12 +55,15 @@ export function connectClient(ctx: BrokerContext, conn: Connection, packet: ICon
   const requested = v5 ? (packet.properties?.sessionExpiryInterval ?? 0) : clean ? 0 : cap;
   const expirySeconds = Math.min(requested, cap);
 
-  const start = namespace.open(clientId, clean, conn);
+  // Two accounts using one client id get two sessions: neither takes over nor resumes the other's.
+  const start = namespace.open(identity ? `${identity.owner}|${clientId}` : clientId, clean, conn);
   if (!start) {
     refuseClient(conn, CONNACK_RC.serverUnavailable, REASON_V5.quotaExceeded, 'too many sessions');
-    return;
+    return undefined;
   }
   const { session, present } = start;
+  session.owner = identity?.owner ?? '';
+  session.access = identity?.access;
   session.expirySeconds = expirySeconds;
   session.will = will;
 
@@ -74,7 +90,8 @@ export function connectClient(ctx: BrokerContext, conn: Connection, packet: ICon
   const window = Math.min(ctx.limits.maxInflight, packet.properties?.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM);
   const topicAliases = Math.min(ctx.limits.topicAliasMaximum, packet.properties?.topicAliasMaximum ?? 0);
   session.attach(conn, window, topicAliases);
-  conn.log.info({ namespace: namespace.policy.name, clientId: clip(clientId), sessionPresent: present }, 'client connected');
+  conn.log.info({ namespace: namespace.policy.name, clientId: clip(clientId), sessionPresent: present, ...(identity ? { account: identity.owner } : {}) }, 'client connected');
+  return session;
 }
 
 /** The will of a CONNECT, undefined when there is none, 'invalid' when its topic is not a topic name. */

@@ -20,7 +20,7 @@ import { auditDenied } from './audit-decisions.js';
 export function publishClient(ctx: BrokerContext, conn: Connection, session: ClientSession, namespace: Namespace, packet: IPublishPacket): void {
   const policy = namespace.policy;
   if (!policy.clientsPublish) {
-    if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.clientId}`, 'publish', packet.topic, `${policy.name} clients may not publish`);
+    if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.owner || session.clientId}`, 'publish', packet.topic, `${policy.name} clients may not publish`);
     conn.close(`${policy.name} clients may not publish`, { level: 'info', code: REASON_V5.notAuthorized });
     return;
   }

@@ -5,6 +5,7 @@
  * on reconnect), the bounded queue of messages waiting for it, and the QoS 2 packet ids received
  * from it and not yet released. Deliveries are synchronous: a message goes out in the caller's turn.
  */
+import type { SessionAccess } from './backend-identity.js';
 import type { Connection } from './connection.js';
 import { InflightTable } from './inflight-table.js';
 import type { Message, PublishProperties } from './message.js';
@@ -49,6 +50,13 @@ export class ClientSession {
   will: Will | undefined;
   /** Client-to-server topic aliases of the current connection (MQTT 5 §3.3.2.3.4). */
   topicAliases: Map<number, string> | undefined;
+  /**
+   * What the session's identity may receive and subscribe to (backends), undefined for no bound
+   * (the open namespace). Set on every CONNECT, so a resumed session runs under today's rights.
+   */
+  access: SessionAccess | undefined;
+  /** The identity owning the session (a backend's account), '' when none: shared groups never span two. */
+  owner = '';
 
   #conn: Connection | undefined;
   #window = 1;

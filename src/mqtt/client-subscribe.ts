@@ -28,10 +28,12 @@ export function subscribeClient(ctx: BrokerContext, conn: Connection, session: C
   for (const requested of packet.subscriptions) {
     const filter = requested.topic;
     const parsed = parseFilter(filter);
-    const refusal = policy.refuseFilter(parsed, filter);
+    let refusal = policy.refuseFilter(parsed, filter);
+    // A backend's account must reach the filter's registry (deliveries are checked again, one by one).
+    if (refusal === undefined && parsed.kind !== 'invalid' && session.access?.mayFilter(parsed.filter) === false) refusal = REASON_V5.notAuthorized;
     if (refusal !== undefined) {
       conn.log.info({ filter: clip(filter), code: refusal }, 'subscription refused');
-      if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.clientId}`, 'subscribe', filter, `refused with reason code ${refusal}`);
+      if (namespace !== ctx.open) auditDenied(ctx, conn, `backend:${session.owner || session.clientId}`, 'subscribe', filter, `refused with reason code ${refusal}`);
       granted.push(v5 ? refusal : SUBACK_FAILURE);
       continue;
     }

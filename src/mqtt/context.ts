@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
+import type { BackendAuthenticator, BackendConnections } from './backend-identity.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
 import type { CertificateConnections } from './certificate-connections.js';
@@ -13,7 +14,10 @@ import type { SessionTable } from './sessions.js';
 
 export interface BrokerContext {
   readonly gateway: DeviceGateway;
-  readonly verifyAdminToken: (token: string) => boolean;
+  /** Service-account logins of backend subscribers; undefined: every backend login is refused. */
+  readonly backends: BackendAuthenticator | undefined;
+  /** Live backend connections by account, for `ServiceIdentityChanged`. */
+  readonly backendConnections: BackendConnections;
   readonly limits: BrokerLimits;
   readonly logger: Logger;
   readonly now: () => Date;

@@ -63,7 +63,9 @@ export interface Identity {
   readonly deviceId: string;
   readonly clientId: string;
   readonly token: string;
-  readonly adminToken: string;
+  /** A backend's service account (`{project}/{id}`) and API key. */
+  readonly backendUser: string;
+  readonly backendKey: string;
   readonly backendClientId: string;
 }
 
@@ -227,7 +229,7 @@ export function catalogue(id: Identity): FuzzCase[] {
     const tag = `#${i} ${bad.toString('hex')}`;
     const deviceIdWithBad = Buffer.concat([Buffer.from(id.clientId), bad]);
     add({ name: `invalid UTF-8 in a device client id ${tag}`, phase: 'pre', chunks: [rawConnect(deviceIdWithBad, 'unused', id.token)], connack: V4_REFUSED });
-    add({ name: `invalid UTF-8 in a backend client id ${tag}`, phase: 'pre', chunks: [rawConnect(Buffer.concat([Buffer.from('fuzz-'), bad]), 'admin', id.adminToken)], connack: V4_REFUSED });
+    add({ name: `invalid UTF-8 in a backend client id ${tag}`, phase: 'pre', chunks: [rawConnect(Buffer.concat([Buffer.from('fuzz-'), bad]), id.backendUser, id.backendKey)], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a will topic ${tag}`, phase: 'pre', chunks: [frame(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc6]), u16(1), str(id.clientId), str(Buffer.concat([Buffer.from('w/'), bad])), str('will'), str('unused'), str(id.token)]))], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a user name ${tag}`, phase: 'pre', chunks: [frame(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2]), u16(1), str(id.clientId), str(Buffer.concat([Buffer.from('u'), bad])), str(id.token)]))], connack: V4_REFUSED });
     add({ name: `invalid UTF-8 in a device's own event subfolder ${tag}`, phase: 'device', chunks: [frame(0x32, Buffer.concat([str(Buffer.concat([Buffer.from(`${events}/`), bad])), u16(7), Buffer.from('x')]))] });
@@ -340,7 +342,7 @@ export function catalogue(id: Identity): FuzzCase[] {
 
   // A CONNECT with credentials followed by garbage in the same write.
   add({ name: 'device CONNECT followed by garbage', phase: 'pre', chunks: [Buffer.concat([rawConnect(id.clientId, 'unused', id.token), Buffer.from([0xff, 0x00, 0xde, 0xad])])], connack: [0] });
-  add({ name: 'backend CONNECT followed by garbage', phase: 'pre', chunks: [Buffer.concat([rawConnect(id.backendClientId, 'admin', id.adminToken), Buffer.from([0x00, 0xff, 0xbe, 0xef])])], connack: [0] });
+  add({ name: 'backend CONNECT followed by garbage', phase: 'pre', chunks: [Buffer.concat([rawConnect(id.backendClientId, id.backendUser, id.backendKey), Buffer.from([0x00, 0xff, 0xbe, 0xef])])], connack: [0] });
   add({ name: 'device CONNECT followed by a PUBLISH with both QoS bits', phase: 'pre', chunks: [rawConnect(id.clientId, 'unused', id.token), Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61])], connack: [0] });
   return cases;
 }
@@ -354,7 +356,7 @@ function seeds(id: Identity, phase: Phase): Buffer[] {
   if (phase === 'pre') {
     return [
       rawConnect(id.clientId, 'unused', id.token),
-      rawConnect(id.backendClientId, 'admin', id.adminToken),
+      rawConnect(id.backendClientId, id.backendUser, id.backendKey),
       rawConnect('fuzz', 'nobody', 'nothing'),
       connectV5(id, { sessionExpiryInterval: 10, userProperties: { k: 'v' } }, true),
       ...v5Sessions(id),
@@ -406,7 +408,7 @@ function v5Sessions(id: Identity): Buffer[] {
       v5({ cmd: 'pingreq' }),
     ]),
     Buffer.concat([
-      v5({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, clientId: id.backendClientId, keepalive: 1, username: 'admin', password: Buffer.from(id.adminToken), properties: { sessionExpiryInterval: 30, receiveMaximum: 2 } } as Packet),
+      v5({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, clientId: id.backendClientId, keepalive: 1, username: id.backendUser, password: Buffer.from(id.backendKey), properties: { sessionExpiryInterval: 30, receiveMaximum: 2 } } as Packet),
       v5({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: 'registries/fleet/devices/+/events/#', qos: 1, nl: false, rap: false, rh: 0 }, { topic: '$share/g/registries/#', qos: 1 }] }),
       v5({ cmd: 'unsubscribe', messageId: 5, unsubscriptions: ['registries/#'], properties: { userProperties: { u: 'v' } } }),
     ]),

@@ -20,7 +20,9 @@ import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
 import { LocalBus } from '../bus/local-bus.js';
 import type { RegistryName } from '../domain/names.js';
-import { generateAdminToken, hashAdminToken, verifyAdminToken } from '../identity/admin-token.js';
+import { generateApiKey } from '../identity/api-key.js';
+import { ServiceAccountService } from '../registry/service-accounts.js';
+import { BOOTSTRAP_ADMIN } from '../domain/roles.js';
 import { signDeviceJwt } from '../identity/device-jwt.js';
 import { ensureDevelopmentPki, type ServerTlsMaterial } from '../pki/development-ca.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
@@ -31,7 +33,9 @@ import { Broker } from './broker.js';
 import { catalogue, Prng, randomCase, rawConnect, type FuzzCase, type Identity } from './fuzz-cases.js';
 
 const REG: RegistryName = { project: 'acme', location: 'europe-west1', registry: 'fleet' };
-const ADMIN_TOKEN = generateAdminToken();
+const BACKEND_ACCOUNT = 'fuzz-backend';
+const BACKEND_USER = `${REG.project}/${BACKEND_ACCOUNT}`;
+const BACKEND_API_KEY = generateApiKey();
 const CASES = Number(process.env.FUZZ_CASES ?? 300);
 const SEED = process.env.FUZZ_SEED === 'random' ? randomInt(2 ** 31) : Number(process.env.FUZZ_SEED ?? 0x5eed);
 /** Cases run on this many connections at once, each lane with its own device. */
@@ -119,6 +123,7 @@ describe('MQTT packet fuzzing', () => {
   let store: Store;
   let service: DeviceManagerService;
   let bus: LocalBus;
+  let accounts: ServiceAccountService | undefined;
   let broker: Broker;
   let port: number;
   const identities: Identity[] = [];
@@ -136,11 +141,16 @@ describe('MQTT packet fuzzing', () => {
     bus = new LocalBus();
     service = new DeviceManagerService({ store, bus, flushIntervalMs: 60_000 });
     await service.createRegistry(REG, REG.registry, {});
-    const adminHash = hashAdminToken(ADMIN_TOKEN);
+    accounts = new ServiceAccountService({ store: store.accounts, bus });
+    await accounts.create(REG.project, BACKEND_ACCOUNT, { bindings: [{ role: 'viewer', scope: { kind: 'project', project: REG.project } }] }, BOOTSTRAP_ADMIN);
+    const now = new Date();
+    const { keyId, hash } = BACKEND_API_KEY;
+    await store.accounts.insertKey({ keyId, hash, project: REG.project, accountId: BACKEND_ACCOUNT, createdAt: now, expiresAt: new Date(now.getTime() + 86_400_000) });
+    const backends = accounts;
     broker = new Broker({
       gateway: service,
       bus,
-      verifyAdminToken: (token) => verifyAdminToken(token, adminHash),
+      backends: { authenticate: (username, key) => backends.authenticateBackend(username, key) },
       tls: { cert: pki.certPem, key: pki.keyPem },
       host: '127.0.0.1',
       port: 0,
@@ -159,7 +169,8 @@ describe('MQTT packet fuzzing', () => {
         deviceId,
         clientId: `projects/${REG.project}/locations/${REG.location}/registries/${REG.registry}/devices/${deviceId}`,
         token: await signDeviceJwt(privatePem, { audience: REG.project, lifetimeSeconds: 3600 }),
-        adminToken: ADMIN_TOKEN,
+        backendUser: BACKEND_USER,
+        backendKey: BACKEND_API_KEY.key,
         backendClientId: `fuzz-backend-${lane}`,
       });
     }
@@ -170,6 +181,7 @@ describe('MQTT packet fuzzing', () => {
     process.off('unhandledRejection', onUnhandled);
     await broker?.close();
     await service?.close();
+    await accounts?.close();
     await bus?.close();
     await store?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -187,9 +199,9 @@ describe('MQTT packet fuzzing', () => {
       if (c.phase !== 'pre') {
         const connack = await raw.connect(
           c.phase === 'device' ? id.clientId : id.backendClientId,
-          c.phase === 'device' ? id.token : id.adminToken,
+          c.phase === 'device' ? id.token : id.backendKey,
           keepalive,
-          c.phase === 'device' ? 'unused' : 'admin',
+          c.phase === 'device' ? 'unused' : id.backendUser,
         );
         if (connack.returnCode !== 0) {
           problems.push(`the ${c.phase} CONNECT was refused with ${connack.returnCode}`);
@@ -248,7 +260,7 @@ describe('MQTT packet fuzzing', () => {
     const sub = await RawClient.open(port, pki.caCertPem);
     sub.send(
       mqttPacket.generate(
-        { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `${id.backendClientId}-v5`, keepalive: 0, username: 'admin', password: Buffer.from(id.adminToken) },
+        { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `${id.backendClientId}-v5`, keepalive: 0, username: id.backendUser, password: Buffer.from(id.backendKey) },
         { protocolVersion: 5 },
       ),
     );

@@ -5,8 +5,10 @@
  *   certificate chain authenticates it (connect-certificate; the password is ignored, and an MQTT 5
  *   authentication method is refused); otherwise the password is its JWT (the user name is
  *   ignored). The device manager verifies either;
- * - the user name `admin` with any other client id is a backend subscriber: the password is the
- *   admin token;
+ * - any other client id with a user name is a backend subscriber: the user name names a service
+ *   account as `{project}/{account id}` and the password is one of its API keys (`kwk_…`); what it
+ *   may subscribe to and receive follows from the registries its role bindings reach
+ *   (backend-identity). There is no admin-token login;
  * - anything else, and every failure, is refused and the connection closes: MQTT 3.1.1 gets
  *   CONNACK 5 "not authorised", MQTT 5 the reason codes of `REFUSAL`.
  * Protocol levels 4 and 5 are served; 3.1 gets CONNACK 1. Device sessions are never persistent
@@ -26,9 +28,9 @@ import { armCertificateExpiry, certificateFingerprint, verifyDeviceCertificate }
 import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-verification.js';
 import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
 import { auditAuthentication, claimedIdentity } from './audit-decisions.js';
+import { backendAccess, backendAccountName, type BackendAuthentication } from './backend-identity.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
-const ADMIN_USERNAME = 'admin';
 export const TOKEN_EXPIRED_MESSAGE = 'mqtt: SERVER: The authorization token expired.';
 
 /** Which listener a connection came in on. */
@@ -79,11 +81,8 @@ export function handleConnect(
     if (packet.will) conn.log.debug({ willTopic: clip(packet.will.topic) }, 'will message discarded: devices get no last will');
     return chain.length === 0 ? authenticateDevice(ctx, conn, packet, credential) : authenticateDeviceCertificate(ctx, conn, packet, chain);
   }
-  if (packet.username === ADMIN_USERNAME) {
-    authenticateBackend(ctx, conn, packet, credential);
-    return;
-  }
-  refuse(ctx, conn, REFUSAL.notAuthorized, 'neither a device client id nor the admin user', packet.clientId);
+  if (packet.username !== undefined && packet.username !== '') return authenticateBackend(ctx, conn, packet, packet.username, credential);
+  refuse(ctx, conn, REFUSAL.notAuthorized, 'neither a device client id nor a service account user name', packet.clientId);
 }
 
 /** Verifies a device token (on CONNECT and on re-authentication alike). */
@@ -200,21 +199,55 @@ export function armTokenExpiry(ctx: BrokerContext, conn: Connection, session: De
   });
 }
 
-function authenticateBackend(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, token: string | undefined): void {
+/**
+ * A backend subscriber: a service account's API key. Its session is bounded by the registries the
+ * account reaches, and the connection is tracked so that revoking the key, disabling or deleting
+ * the account or changing its bindings ends it; it also ends when the key expires.
+ */
+async function authenticateBackend(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  username: string,
+  key: string | undefined,
+): Promise<void> {
   if (packet.properties?.authenticationMethod !== undefined) {
-    refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'backends authenticate with the admin token as password', packet.clientId);
+    refuse(ctx, conn, REFUSAL.badAuthenticationMethod, 'backends authenticate with an API key as password', packet.clientId);
     return;
   }
-  if (!token || !ctx.verifyAdminToken(token)) {
-    refuse(ctx, conn, REFUSAL.badCredentials, 'backend authentication failed', packet.clientId);
+  const actor = `backend:${clip(username)}`;
+  if (!key || !ctx.backends) {
+    refuse(ctx, conn, REFUSAL.badCredentials, `backend authentication failed: ${key ? 'no service accounts on this server' : 'no password (API key)'}`, packet.clientId, { account: clip(username) });
     return;
   }
-  if (packet.clientId !== '' && !ctx.connectRate.admitIdentity(`backend:${packet.clientId}`)) {
-    refuse(ctx, conn, REFUSAL.rateExceeded, 'the backend client id connected too often lately', packet.clientId);
+  conn.authenticating();
+  let result: BackendAuthentication;
+  try {
+    result = await ctx.backends.authenticate(username, key);
+  } catch (e) {
+    conn.log.warn({ err: e }, 'backend authentication could not complete');
+    if (conn.isOpen) refuse(ctx, conn, REFUSAL.unavailable, 'backend authentication could not complete', packet.clientId, { account: clip(username) });
     return;
   }
-  auditAuthentication(ctx, conn, 'allowed', `backend:${claimedIdentity(packet.clientId)}`, undefined, { method: 'admin-token' });
-  connectClient(ctx, conn, packet, ctx.backend);
+  if (!conn.isOpen) return;
+  if (!result.ok) {
+    refuse(ctx, conn, REFUSAL.badCredentials, `backend authentication failed: ${result.reason}`, packet.clientId, { account: clip(username) });
+    return;
+  }
+  const owner = backendAccountName(result.principal);
+  if (!ctx.connectRate.admitIdentity(`backend:${owner}|${packet.clientId}`)) {
+    refuse(ctx, conn, REFUSAL.rateExceeded, 'the backend client id connected too often lately', packet.clientId, { account: owner });
+    return;
+  }
+  const session = connectClient(ctx, conn, packet, ctx.backend, { owner, access: backendAccess(result.reach) });
+  if (!session || !conn.isOpen) return;
+  ctx.backendConnections.add(conn, result.principal);
+  if (result.expiresAt !== undefined) {
+    conn.endAfter(result.expiresAt.getTime() - ctx.now().getTime(), () =>
+      conn.close('the API key expired', { level: 'info', code: REASON_V5.notAuthorized }),
+    );
+  }
+  auditAuthentication(ctx, conn, 'allowed', actor, undefined, { method: 'api-key', account: owner, key: result.principal.keyId, clientId: clip(packet.clientId) });
 }
 
 function accept(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, keepAlive: number): void {

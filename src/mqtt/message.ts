@@ -139,7 +139,8 @@ export class DeviceMessage extends Message {
     payload: Buffer,
     qos: QoS,
     expiresAt: number,
-    private readonly attributes: DeviceAttributes,
+    /** The device's project, location, registry and ids: what backend deliveries are checked against. */
+    readonly attributes: DeviceAttributes,
     /** The events topic's `/{subfolder…}`, '' when none. */
     private readonly suffix: string,
     private readonly deviceProperties: IPublishPacket['properties'],

@@ -1,6 +1,6 @@
 /**
  * What each namespace of the session engine lets its clients do.
- * - backend: service identities holding the admin token; they subscribe (plain or shared) to
+ * - backend: service accounts logged in with an API key; they subscribe (plain or shared) to
  *   device traffic under `registries/…` and never publish; device events and state are published
  *   into it by the broker.
  * - open: the development namespace of the plaintext open listener, for conformance testing only:

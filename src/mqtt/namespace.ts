@@ -118,6 +118,24 @@ export class Namespace {
     return this.router.publish(message, publisher);
   }
 
+  /**
+   * Ends every session of `owner` (its rights changed: nothing queued under the old ones survives).
+   * Their connections must be closed first; returns how many ended.
+   */
+  endOwnedBy(owner: string): number {
+    let ended = 0;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.owner !== owner) continue;
+      // No will: a backend never leaves one, and a revoked identity publishes nothing more.
+      const offline = this.#offline.get(session);
+      if (offline) offline.pendingWill = undefined;
+      session.will = undefined;
+      this.#end(session);
+      ended++;
+    }
+    return ended;
+  }
+
   /** Stops every timer; sessions are forgotten (they live in memory only). */
   close(): void {
     for (const offline of this.#offline.values()) {

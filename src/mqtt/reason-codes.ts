@@ -49,9 +49,9 @@ export const REASON_V5 = {
 
 /**
  * Why a CONNECT is refused, and the code each protocol level gets for it. A credential that does
- * not verify (a device JWT, for any reason, or the admin token) is "bad user name or password";
- * a client with no identity we serve (neither a device client id nor the admin user, or the admin
- * user name on a device client id) is "not authorised". MQTT 3.1.1 has one code for both.
+ * not verify (a device JWT, for any reason, or a backend API key) is "bad user name or password";
+ * a client with no identity we serve (neither a device client id nor a service account's user
+ * name) is "not authorised". MQTT 3.1.1 has one code for both.
  */
 export const REFUSAL = {
   badCredentials: { v4: CONNACK_RC.notAuthorized, v5: REASON_V5.badUserNameOrPassword },

@@ -22,6 +22,7 @@ export class Router {
   readonly #matches = new Map<ClientSession, Subscription>();
   readonly #matchedGroups: SharedGroup[] = [];
   #origin: Origin | undefined;
+  #message: Message | undefined;
   /**
    * Messages published while a publish is delivering (a delivery that ends a connection can
    * publish its will): they go out, in order, once the current one is done.
@@ -39,10 +40,11 @@ export class Router {
 
   /** Adds or replaces membership of a shared group; `key` is the whole `$share/{group}/{filter}`. */
   subscribeShared(session: ClientSession, key: string, filter: string, subscription: Subscription): boolean {
-    let group = this.#groups.get(key);
+    const groupKey = sharedGroupKey(session, key);
+    let group = this.#groups.get(groupKey);
     if (!group) {
       group = new SharedGroup(key, filter);
-      this.#groups.set(key, group);
+      this.#groups.set(groupKey, group);
       this.#sharedTrie.add(filter, group, true);
     }
     session.subscriptions.set(key, subscription);
@@ -52,11 +54,12 @@ export class Router {
   /** Removes one subscription (plain or shared) by the filter it was made with. */
   unsubscribe(session: ClientSession, filter: string): boolean {
     if (!session.subscriptions.delete(filter)) return false;
-    const group = this.#groups.get(filter);
+    const groupKey = sharedGroupKey(session, filter);
+    const group = this.#groups.get(groupKey);
     if (group) {
       group.delete(session);
       if (group.size === 0) {
-        this.#groups.delete(filter);
+        this.#groups.delete(groupKey);
         this.#sharedTrie.remove(group.filter, group);
       }
       return true;
@@ -96,9 +99,11 @@ export class Router {
     const matches = this.#matches;
     const groups = this.#matchedGroups;
     this.#origin = message.origin;
+    this.#message = message;
     this.#trie.match(message.topic, this.#collect);
     this.#sharedTrie.match(message.topic, this.#collectGroup);
     this.#origin = undefined;
+    this.#message = undefined;
     if (matches.size === 0 && groups.length === 0) return 0;
     let copies = 0;
     try {
@@ -107,7 +112,7 @@ export class Router {
         copies++;
       }
       for (const group of groups) {
-        const member = group.pick();
+        const member = group.pick(message);
         if (!member) continue;
         const sub = member.subscription;
         member.session.deliver(message, minQos(sub.qos, message.qos), sub.retainAsPublished && message.retain, sub.identifiers, publisher);
@@ -122,6 +127,8 @@ export class Router {
 
   readonly #collect = (session: ClientSession, sub: Subscription): void => {
     if (sub.noLocal && session === this.#origin) return;
+    // Checked per delivery: a backend's rights are those of the message's own project and registry.
+    if (session.access !== undefined && !session.access.receives(this.#message as Message)) return;
     const seen = this.#matches.get(session);
     this.#matches.set(session, seen === undefined ? sub : mergeSubscriptions(seen, sub));
   };
@@ -130,3 +137,6 @@ export class Router {
     this.#matchedGroups.push(group);
   };
 }
+
+/** Shared groups are per owner: two accounts using the same `$share/{group}/…` never share messages. */
+const sharedGroupKey = (session: ClientSession, key: string): string => (session.owner === '' ? key : `${session.owner}\u0000${key}`);

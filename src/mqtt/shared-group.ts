@@ -4,6 +4,7 @@
  * is, the next member in turn gets it, and its session queues it until it returns.
  */
 import type { ClientSession } from './client-session.js';
+import type { Message } from './message.js';
 import type { Subscription } from './subscription.js';
 
 export class SharedGroup {
@@ -37,23 +38,31 @@ export class SharedGroup {
     return true;
   }
 
-  /** The member for the next message, undefined when the group is empty. */
-  pick(): { readonly session: ClientSession; readonly subscription: Subscription } | undefined {
+  /**
+   * The member for the next message, undefined when the group is empty or no member may receive
+   * `message` (a member whose session has an access bound must admit it).
+   */
+  pick(message?: Message): { readonly session: ClientSession; readonly subscription: Subscription } | undefined {
     const n = this.#members.length;
     if (n === 0) return undefined;
+    const admits = (m: ClientSession): boolean => message === undefined || m.access === undefined || m.access.receives(message);
     let chosen: ClientSession | undefined;
+    let fallback = -1;
     for (let k = 0; k < n; k++) {
       const i = (this.#next + k) % n;
       const member = this.#members[i] as ClientSession;
+      if (!admits(member)) continue;
       if (member.isConnected) {
         chosen = member;
         this.#next = (i + 1) % n;
         break;
       }
+      if (fallback < 0) fallback = i;
     }
     if (chosen === undefined) {
-      chosen = this.#members[this.#next % n] as ClientSession;
-      this.#next = (this.#next + 1) % n;
+      if (fallback < 0) return undefined;
+      chosen = this.#members[fallback] as ClientSession;
+      this.#next = (fallback + 1) % n;
     }
     return { session: chosen, subscription: this.#subscriptions.get(chosen) as Subscription };
   }

@@ -337,6 +337,9 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const result = await this.#store.updateDevice(current.device.numId, patch);
     if (!result) throw notFound(`Device ${formatDevice(name)} not found.`);
     this.#announceAuthChange(result.before, result.after);
+    // Metadata holds the device's type label and its policy variables: its policy may have changed.
+    if (JSON.stringify(result.before.device.metadata) !== JSON.stringify(result.after.device.metadata))
+      this.#bus.publishPoliciesChanged({ registry: formatRegistry(result.after.device.name), devices: [keyOf(result.after.device)] });
     return withActivity(result.after.device, this.#activity.pendingFor(keyOf(result.after.device)));
   }
 

@@ -16,6 +16,8 @@ import { Broker, type BrokerOptions } from '../mqtt/broker.js';
 import { secureContextOptions } from '../mqtt/listener.js';
 import { createAdminApi } from '../api/admin-api.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { ServiceAccountService } from '../registry/service-accounts.js';
+import { PolicyService } from '../registry/policy-service.js';
 import { auditRevocations } from './audit-wiring.js';
 import { ensureAdminToken } from './admin-token.js';
 import { createLogger } from './logger.js';
@@ -122,10 +124,14 @@ export async function startServer(
     });
     stops.push(() => manager.close());
 
+    // Closed after the API and the broker (stops run in reverse), so the last key uses are written.
+    const accounts = new ServiceAccountService({ store: store.accounts, bus });
+    stops.push(() => accounts.close());
+
     const broker = new Broker({
       gateway: manager,
       bus,
-      verifyAdminToken: adminToken.verify,
+      backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
       tls: tls.credentials,
       host: config.mqtt.host,
       port: config.mqtt.port,
@@ -138,10 +144,13 @@ export async function startServer(
     const { port: mqttPort, openPort: openMqttPort, alpnPort: mqttAlpnPort } = await broker.start();
     stops.push(() => broker.close());
 
+    const policies = new PolicyService({ store, bus, logger: logger.child({ module: 'policy' }) });
     const api = await createAdminApi({
       manager,
       authorities,
+      accounts,
       audit,
+      policies,
       verifyAdminToken: adminToken.verify,
       logger: logger.child({ module: 'api' }),
       https: httpsOptions(tls),

@@ -10,6 +10,8 @@ import type { DialectTraits } from './dialect.js';
 import type { Database, DevicesTable, RegistriesTable } from './schema.js';
 import { KyselyPkiStore } from './kysely-pki-store.js';
 import { KyselyAuditStore } from './kysely-audit-store.js';
+import { KyselyPolicyStore } from './kysely-policy-store.js';
+import { KyselyServiceAccountStore } from './kysely-service-account-store.js';
 import * as deviceCertificates from './device-certificates-store.js';
 import { normalizeSerial, type CertificateKey } from '../domain/certificate-keys.js';
 import {
@@ -56,6 +58,8 @@ const CRL_INSERT_BATCH = 500;
 export class KyselyStore implements Store {
   readonly pki: KyselyPkiStore;
   readonly audit: KyselyAuditStore;
+  readonly policies: KyselyPolicyStore;
+  readonly accounts: KyselyServiceAccountStore;
 
   constructor(
     protected readonly db: Kysely<Database>,
@@ -63,6 +67,8 @@ export class KyselyStore implements Store {
   ) {
     this.pki = new KyselyPkiStore(db, traits);
     this.audit = new KyselyAuditStore(db);
+    this.policies = new KyselyPolicyStore(db, traits);
+    this.accounts = new KyselyServiceAccountStore(db, traits);
   }
 
   // ---- registries ---------------------------------------------------------------------------

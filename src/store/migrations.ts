@@ -8,6 +8,8 @@ import { pkiSchema } from './pki-migration.js';
 import { registryTrustMigration } from './registry-trust-migration.js';
 import { deviceCertificatesMigration } from './device-certificates-migration.js';
 import { auditMigration } from './audit-migration.js';
+import { policyMigration } from './policy-migration.js';
+import { serviceAccountsMigration } from './service-accounts-migration.js';
 
 function initialSchema(traits: DialectTraits): Migration {
   return {
@@ -119,6 +121,8 @@ export function migrations(traits: DialectTraits): Record<string, Migration> {
     '0003_registry_trust': registryTrustMigration(),
     '0004_device_certificates': deviceCertificatesMigration(),
     '0005_audit': auditMigration(),
+    '0006_policies': policyMigration(),
+    '0007_service_accounts': serviceAccountsMigration(),
   };
 }
 

@@ -8,6 +8,8 @@ import type { ColumnType } from 'kysely';
 import type { CertificateAuthoritiesTable, IssuedCertificatesTable } from './pki-schema.js';
 import type { DeviceCertificatesTable } from './device-certificates-schema.js';
 import type { AuditEntriesTable } from './audit-schema.js';
+import type { PoliciesTable, PolicyAttachmentsTable, PolicyVersionsTable } from './policy-schema.js';
+import type { ServiceAccountKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
 
 /** A bigint column: written as a number (all our values are below 2^53), read as whatever the driver gives. */
 export type Int64 = ColumnType<number | string | bigint, number | string, number | string>;
@@ -122,5 +124,10 @@ export interface Database {
   certificate_authorities: CertificateAuthoritiesTable;
   device_certificates: DeviceCertificatesTable;
   audit_entries: AuditEntriesTable;
+  service_accounts: ServiceAccountsTable;
+  service_account_keys: ServiceAccountKeysTable;
   issued_certificates: IssuedCertificatesTable;
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  policy_attachments: PolicyAttachmentsTable;
 }

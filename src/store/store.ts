@@ -7,6 +7,8 @@ import type { CertificateKey } from '../domain/certificate-keys.js';
 import type { DeviceName, LocationName, RegistryName } from '../domain/names.js';
 import type { PkiStore } from './pki-store.js';
 import type { AuditStore } from './audit-store.js';
+import type { PolicyStore } from './policy-store.js';
+import type { ServiceAccountStore } from './service-account-store.js';
 import type {
   InsertDeviceCertificateResult,
   NewDeviceCertificate,
@@ -155,6 +157,10 @@ export interface Store {
   readonly pki: PkiStore;
   /** The hash-chained audit log. */
   readonly audit: AuditStore;
+  /** Device policies: documents, versions, attachments. */
+  readonly policies: PolicyStore;
+  /** Service accounts and their API keys' hashes. */
+  readonly accounts: ServiceAccountStore;
 
   insertRegistry(registry: Registry, createdAt: Date): Promise<'created' | 'exists'>;
   getRegistry(name: RegistryName): Promise<Registry | undefined>;

@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { AdminClient } from '../../src/api/client.js';
 import { loadConfig, type PkiConfig } from '../../src/config/config.js';
 import { startServer, type RunningServer, type ServerTuning } from '../../src/server/server.js';
 
@@ -23,7 +24,17 @@ export interface TestServer {
   /** The development open listener (plaintext, anonymous) on 127.0.0.1, when asked for. */
   readonly openMqttPort?: number;
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiResponse>;
+  /**
+   * MQTT credentials of a backend subscriber of `project`: a service account `backend` (viewer on
+   * the project) and an API key, made through the admin API on first use.
+   */
+  backend(project: string): Promise<BackendLogin>;
   close(): Promise<void>;
+}
+
+export interface BackendLogin {
+  readonly username: string;
+  readonly password: string;
 }
 
 export interface TestServerOptions extends ServerTuning {
@@ -88,9 +99,25 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       req.end(payload);
     });
 
+  const backends = new Map<string, Promise<BackendLogin>>();
+  const makeBackend = async (project: string): Promise<BackendLogin> => {
+    const base = `/v1/projects/${project}/serviceAccounts`;
+    const created = await api('POST', base, { id: 'backend', bindings: [{ role: 'viewer', scope: `projects/${project}` }] });
+    if (created.status !== 200) throw new Error(`creating the backend service account: ${created.status} ${JSON.stringify(created.body)}`);
+    const key = await api('POST', `${base}/backend/keys`, {});
+    if (key.status !== 200) throw new Error(`creating the backend's key: ${key.status} ${JSON.stringify(key.body)}`);
+    return { username: `${project}/backend`, password: (key.body as { apiKey: string }).apiKey };
+  };
+  const backend = (project: string): Promise<BackendLogin> => {
+    let login = backends.get(project);
+    if (!login) backends.set(project, (login = makeBackend(project)));
+    return login;
+  };
+
   return {
     server,
     dataDir,
+    backend,
     ca,
     adminToken,
     mqttPort: server.mqttPort,
@@ -101,4 +128,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A backend's MQTT login on any running server: a service account (viewer on `project`) and an
+ * API key, made through the admin API with `adminToken`.
+ */
+export async function createBackendLogin(o: { apiUrl: string; ca: string; adminToken: string; project: string; id?: string }): Promise<BackendLogin> {
+  const client = new AdminClient({ baseUrl: o.apiUrl, token: o.adminToken, ca: o.ca });
+  const id = o.id ?? 'backend';
+  await client.createServiceAccount(o.project, { id, bindings: [{ role: 'viewer', scope: `projects/${o.project}` }] });
+  const key = await client.createServiceAccountKey(o.project, id);
+  return { username: `${o.project}/${id}`, password: key.apiKey as string };
 }

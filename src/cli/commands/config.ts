@@ -31,6 +31,7 @@ export function registerConfig(program: Command, io: CliIo): void {
     .option('--api-url <url>', 'admin API URL')
     .option('--ca-file <file>', 'CA certificate to trust')
     .option('--admin-token-file <file>', 'file holding the admin token')
+    .option('--api-key-file <file>', "file holding a service account's API key")
     .action(async (_: unknown, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
       const settings = await ctx.readSettings();
