@@ -1,11 +1,12 @@
 /**
- * Admin authentication and authorization: `Authorization: Bearer <admin token or API key>` on
+ * Admin authentication and authorization: `Authorization: Bearer <admin token, API key or service
+ * account JWT>` on
  * every route but the health check, and the route's permission checked against the caller's role
  * bindings, both in the onRequest hook, before the body is read, parsed or validated.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BOOTSTRAP_ADMIN, principalName, type Principal } from '../domain/roles.js';
-import { API_KEY_PREFIX } from '../registry/service-accounts.js';
+import { API_KEY_PREFIX, looksLikeJwt } from '../registry/service-accounts.js';
 import { errorReply } from './error-envelope.js';
 import { authorize, type RouteAccess } from './permissions.js';
 
@@ -22,7 +23,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 export interface AdminAuthenticators {
   /** Constant-time check of the bootstrap admin token: every permission everywhere. */
   readonly verifyAdminToken: (token: string) => boolean;
-  /** The service account behind an API key (`kwk_…`), or undefined when it is refused. */
+  /** The service account behind an API key (`kwk_…`) or a JWT it signed, or undefined when it is refused. */
   readonly authenticateApiKey?: (key: string) => Promise<Principal | undefined>;
 }
 
@@ -32,7 +33,8 @@ export const principalOf = (request: FastifyRequest): Principal | undefined => p
 
 async function authenticate(token: string, auth: AdminAuthenticators): Promise<Principal | undefined> {
   try {
-    if (token.startsWith(API_KEY_PREFIX)) return auth.authenticateApiKey ? await auth.authenticateApiKey(token) : undefined;
+    // Told apart by shape: `kwk_…` has no dots, a compact JWS has exactly two, admin tokens are `kwt_…`.
+    if (token.startsWith(API_KEY_PREFIX) || looksLikeJwt(token)) return auth.authenticateApiKey ? await auth.authenticateApiKey(token) : undefined;
     return auth.verifyAdminToken(token) ? BOOTSTRAP_ADMIN : undefined;
   } catch {
     return undefined;

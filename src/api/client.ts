@@ -39,9 +39,9 @@ import type {
 import type { ApiListAuditEntriesResponse, ApiVerifyAuditResponse } from './audit-routes.js';
 import type { ApiEffectivePolicy, ApiPolicy, ApiPolicyAttachment, ApiPolicyDecision, ApiPolicyVersion } from './policy-routes.js';
 import type { PolicyLintFinding } from '../policy/index.js';
-import type { ApiServiceAccount, ApiServiceAccountKey } from './service-account-routes.js';
+import type { ApiServiceAccount, ApiServiceAccountKey, ApiServicePublicKey } from './service-account-routes.js';
 
-export type { ApiServiceAccount, ApiServiceAccountKey } from './service-account-routes.js';
+export type { ApiServiceAccount, ApiServiceAccountKey, ApiServicePublicKey } from './service-account-routes.js';
 /** The writable fields of a service account. */
 export type ApiServiceAccountInput = Pick<ApiServiceAccount, 'displayName' | 'bindings' | 'disabled'>;
 
@@ -475,6 +475,22 @@ export class AdminClient {
 
   async deleteServiceAccountKey(project: string, id: string, keyId: string): Promise<void> {
     await this.#call('DELETE', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/keys/${seg(keyId)}`);
+  }
+
+  addServiceAccountPublicKey(project: string, id: string, publicKey: { format: string; key: string }, expirationTime?: string): Promise<ApiServicePublicKey> {
+    return this.#call('POST', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/publicKeys`, {
+      publicKey,
+      ...(expirationTime !== undefined ? { expirationTime } : {}),
+    });
+  }
+
+  async listServiceAccountPublicKeys(project: string, id: string): Promise<ApiServicePublicKey[]> {
+    const r = await this.#call<{ publicKeys?: ApiServicePublicKey[] }>('GET', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/publicKeys`);
+    return r.publicKeys ?? [];
+  }
+
+  async removeServiceAccountPublicKey(project: string, id: string, keyId: string): Promise<void> {
+    await this.#call('DELETE', `/v1/projects/${seg(project)}/serviceAccounts/${seg(id)}/publicKeys/${seg(keyId)}`);
   }
 
   // -- Service ---------------------------------------------------------------------------------

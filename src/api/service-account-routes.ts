@@ -1,20 +1,22 @@
 /**
  * Keyway's service accounts (`/v1/projects/{project}/serviceAccounts…`): identities for backends
  * and operators, their role bindings and API keys. A key is returned once, by the call that
- * creates it; lists show its id, expiry and last use only.
+ * creates it; lists show its id, expiry and last use only. Public keys (`…/publicKeys`, at most 3)
+ * let an account sign its own JWTs instead; they reuse the `serviceAccounts.keys.*` permissions.
  */
 import { fieldError, KeywayError } from '../domain/errors.js';
 import { formatScope, isRole, parseScope, ROLES, type RoleBinding } from '../domain/roles.js';
 import type { ServiceAccountService } from '../registry/service-accounts.js';
-import type { ApiKeyRecord, ServiceAccountRecord } from '../registry/service-accounts.js';
+import type { ApiKeyRecord, ServiceAccountRecord, ServicePublicKeyRecord } from '../registry/service-accounts.js';
 import { parseMaskPaths } from './field-mask.js';
-import { EmptySchema, enumOf, object, query, string, timestamp } from './json-schemas.js';
-import { timestampToJson } from './proto-json.js';
+import { EmptySchema, enumOf, object, PublicKeyCredentialSchema, query, string, timestamp } from './json-schemas.js';
+import { parseTimestamp, timestampToJson } from './proto-json.js';
 import type { ApiRoute, RouteDeps } from './routes.js';
 
 const ACCOUNTS = '/v1/projects/{project}/serviceAccounts';
 const ACCOUNT = `${ACCOUNTS}/{account}`;
 const KEYS = `${ACCOUNT}/keys`;
+const PUBLIC_KEYS = `${ACCOUNT}/publicKeys`;
 const operation = 'keyway.projects.serviceAccounts';
 const UPDATABLE = ['displayName', 'bindings', 'disabled'] as const;
 
@@ -43,6 +45,38 @@ export interface ApiServiceAccountKey {
 }
 
 const RoleBindingSchema = object('RoleBinding', { role: enumOf(ROLES), scope: string(512) }, ['role', 'scope']);
+
+export interface ApiServicePublicKey {
+  readonly name: string;
+  readonly keyId: string;
+  readonly publicKey: { readonly format: string; readonly key: string };
+  /** SHA-256 hex of the SPKI DER, to match against the key a backend holds. */
+  readonly fingerprint: string;
+  readonly createTime: string;
+  readonly expirationTime?: string;
+}
+
+const ServicePublicKeySchema = object('ServiceAccountPublicKey', {
+  name: string(),
+  keyId: string(32),
+  publicKey: PublicKeyCredentialSchema,
+  fingerprint: string(64),
+  createTime: timestamp,
+  expirationTime: timestamp,
+});
+
+const AddPublicKeyRequestSchema = object('AddServiceAccountPublicKeyRequest', { publicKey: PublicKeyCredentialSchema, expirationTime: timestamp }, ['publicKey']);
+
+export function publicKeyToJson(k: ServicePublicKeyRecord): ApiServicePublicKey {
+  return {
+    name: `projects/${k.project}/serviceAccounts/${k.accountId}/publicKeys/${k.keyId}`,
+    keyId: k.keyId,
+    publicKey: { format: k.format, key: k.pem },
+    fingerprint: k.fingerprint,
+    createTime: timestampToJson(k.createdAt),
+    ...(k.expiresAt ? { expirationTime: timestampToJson(k.expiresAt) } : {}),
+  };
+}
 
 const ServiceAccountSchema = object('ServiceAccount', {
   name: string(),
@@ -230,6 +264,50 @@ export const SERVICE_ACCOUNT_ROUTES: readonly ApiRoute[] = [
     response: EmptySchema,
     handle: async ({ params }, deps) => {
       await accountsOf(deps).revokeKey(p(params, 'project'), p(params, 'account'), p(params, 'key'));
+      return {};
+    },
+  },
+  {
+    operationId: `${operation}.publicKeys.create`,
+    permission: 'serviceAccounts.keys.create',
+    method: 'POST',
+    path: PUBLIC_KEYS,
+    summary: 'Adds a public key (RS256 RSA ≥ 2048 or ES256 P-256, at most 3 per account) that JWTs of the account may be signed with.',
+    body: AddPublicKeyRequestSchema,
+    response: ServicePublicKeySchema,
+    handle: async ({ params, body }, deps) => {
+      const b = body as { publicKey: { format: string; key: string }; expirationTime?: string };
+      const expiresAt = b.expirationTime === undefined ? undefined : parseTimestamp('expirationTime', b.expirationTime);
+      return publicKeyToJson(
+        await accountsOf(deps).addPublicKey(p(params, 'project'), p(params, 'account'), {
+          format: b.publicKey.format,
+          key: b.publicKey.key,
+          ...(expiresAt ? { expiresAt } : {}),
+        }),
+      );
+    },
+  },
+  {
+    operationId: `${operation}.publicKeys.list`,
+    permission: 'serviceAccounts.keys.list',
+    method: 'GET',
+    path: PUBLIC_KEYS,
+    summary: 'Lists the public keys of a service account.',
+    response: object('ListServiceAccountPublicKeysResponse', { publicKeys: { type: 'array', items: ServicePublicKeySchema } }),
+    handle: async ({ params }, deps) => {
+      const keys = await accountsOf(deps).listPublicKeys(p(params, 'project'), p(params, 'account'));
+      return keys.length ? { publicKeys: keys.map(publicKeyToJson) } : {};
+    },
+  },
+  {
+    operationId: `${operation}.publicKeys.delete`,
+    permission: 'serviceAccounts.keys.delete',
+    method: 'DELETE',
+    path: `${PUBLIC_KEYS}/{key}`,
+    summary: 'Removes a public key: tokens it signed are refused and MQTT connections that used one end.',
+    response: EmptySchema,
+    handle: async ({ params }, deps) => {
+      await accountsOf(deps).removePublicKey(p(params, 'project'), p(params, 'account'), p(params, 'key'));
       return {};
     },
   },

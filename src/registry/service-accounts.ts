@@ -1,5 +1,6 @@
 /**
- * Service accounts: identities for backends and operators, with role bindings and API keys.
+ * Service accounts: identities for backends and operators, with role bindings, API keys, and
+ * public keys for self-signed JWTs (identity/service-jwt.ts).
  * Keys are shown once and stored as hashes; authentication refuses an unknown, revoked or expired
  * key and a key of a disabled account, without saying which to the caller. Last-used times are
  * kept in memory and written behind, so a busy backend costs no write per request.
@@ -9,16 +10,35 @@ import { isProjectId, isResourceId } from '../domain/names.js';
 import type { ServiceIdentityChanged } from '../bus/bus.js';
 import { formatScope, registryReach, type Principal, type RegistryReach, type RoleBinding } from '../domain/roles.js';
 import { apiKeyId, generateApiKey, verifyApiKey } from '../identity/api-key.js';
+import { randomBytes } from 'node:crypto';
+import { PUBLIC_KEY_FORMATS, type PublicKeyFormat } from '../domain/resources.js';
+import { parseCredentialKey, type CredentialKey } from '../identity/public-key.js';
+import { JWT_CLOCK_SKEW_SECONDS } from '../identity/device-jwt.js';
+import { claimedServiceAccount, looksLikeJwt, verifyServiceJwt } from '../identity/service-jwt.js';
 
 export { API_KEY_PREFIX } from '../identity/api-key.js';
-export type { ApiKeyRecord, ServiceAccountRecord } from '../store/service-account-store.js';
-import type { ApiKeyRecord, ServiceAccountRecord, ServiceAccountStore } from '../store/service-account-store.js';
+export { looksLikeJwt } from '../identity/service-jwt.js';
+export type { ApiKeyRecord, ServiceAccountRecord, ServicePublicKeyRecord } from '../store/service-account-store.js';
+import type { ApiKeyRecord, ServiceAccountRecord, ServiceAccountStore, ServicePublicKeyRecord } from '../store/service-account-store.js';
 
 export const DEFAULT_KEY_LIFETIME_MS = 90 * 24 * 3600_000;
 export const MAX_KEY_LIFETIME_MS = 366 * 24 * 3600_000;
 /** More keys than this per account is a leak waiting to happen; rotate instead. */
 export const MAX_KEYS_PER_ACCOUNT = 10;
 export const MAX_BINDINGS = 50;
+/** As for device credentials: room to rotate, not to collect. */
+export const MAX_PUBLIC_KEYS_PER_ACCOUNT = 3;
+/**
+ * How a JWT login's key appears in principals, audit entries and `ServiceIdentityChanged`:
+ * `publicKeys/{id}`, so it is never mistaken for an API key id.
+ */
+export const publicKeyPrincipalId = (keyId: string): string => `publicKeys/${keyId}`;
+
+export interface PublicKeyInput {
+  readonly format: string;
+  readonly key: string;
+  readonly expiresAt?: Date;
+}
 export const MAX_DISPLAY_NAME = 100;
 /** How often pending last-used times are written. */
 export const LAST_USED_FLUSH_MS = 30_000;
@@ -47,7 +67,12 @@ export interface CreatedApiKey {
 
 export type AuthenticationResult =
   | { readonly ok: true; readonly principal: Extract<Principal, { kind: 'serviceAccount' }>; readonly expiresAt?: Date }
-  | { readonly ok: false; readonly reason: 'malformed' | 'unknown' | 'mismatch' | 'expired' | 'disabled' };
+  | {
+      readonly ok: false;
+      readonly reason: 'malformed' | 'unknown' | 'mismatch' | 'expired' | 'disabled' | 'invalid-token';
+      /** Why a JWT was refused, for logs and the audit log. */
+      readonly detail?: string;
+    };
 
 const notFound = (project: string, id: string): KeywayError =>
   new KeywayError('NOT_FOUND', `Service account projects/${project}/serviceAccounts/${id} not found`);
@@ -195,8 +220,94 @@ export class ServiceAccountService {
     this.#changed({ project, account: id, keyId, reason: 'key-revoked' });
   }
 
-  /** The account behind a presented key, or why there is none. */
+  /** Adds a public key (RS256 RSA ≥ 2048 or ES256 P-256) the account may sign JWTs with; at most 3. */
+  async addPublicKey(project: string, id: string, input: PublicKeyInput): Promise<ServicePublicKeyRecord> {
+    await this.get(project, id);
+    if (!(PUBLIC_KEY_FORMATS as readonly string[]).includes(input.format)) {
+      throw fieldError('publicKey.format', `must be one of ${PUBLIC_KEY_FORMATS.join(', ')}`);
+    }
+    const parsed = parseCredentialKey(input.format as PublicKeyFormat, input.key);
+    const now = this.#now();
+    if (input.expiresAt !== undefined && input.expiresAt.getTime() <= now.getTime()) {
+      throw fieldError('expirationTime', 'is in the past');
+    }
+    const record: ServicePublicKeyRecord = {
+      keyId: randomBytes(8).toString('hex'),
+      project,
+      accountId: id,
+      format: input.format,
+      pem: input.key,
+      fingerprint: parsed.fingerprint,
+      createdAt: now,
+      ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+    };
+    switch (await this.#store.insertPublicKey(record, MAX_PUBLIC_KEYS_PER_ACCOUNT)) {
+      case 'created':
+        return record;
+      case 'no-account':
+        throw notFound(project, id);
+      case 'duplicate':
+        throw new KeywayError('ALREADY_EXISTS', `Service account projects/${project}/serviceAccounts/${id} already holds this public key`);
+      case 'full':
+        throw new KeywayError('FAILED_PRECONDITION', `A service account holds at most ${MAX_PUBLIC_KEYS_PER_ACCOUNT} public keys: remove one first`);
+    }
+  }
+
+  async listPublicKeys(project: string, id: string): Promise<ServicePublicKeyRecord[]> {
+    await this.get(project, id);
+    return this.#store.listPublicKeys(project, id);
+  }
+
+  /** Tokens signed with the key are refused from now on, and connections that used one end. */
+  async removePublicKey(project: string, id: string, keyId: string): Promise<void> {
+    checkIds(project, id);
+    if (!(await this.#store.deletePublicKey(project, id, keyId))) {
+      throw new KeywayError('NOT_FOUND', `Public key ${keyId} of service account projects/${project}/serviceAccounts/${id} not found`);
+    }
+    this.#changed({ project, account: id, keyId: publicKeyPrincipalId(keyId), reason: 'key-revoked' });
+  }
+
+  /**
+   * The account behind a JWT, verified against that account's unexpired public keys. `expected`
+   * is the account the caller named (the MQTT user name); without it, the token's own `aud` and
+   * `sub` name it, and the signature, made with a key of that very account, vouches for them.
+   */
+  async authenticateJwt(token: string, expected?: { project: string; account: string }): Promise<AuthenticationResult> {
+    const claimed = expected ?? claimedServiceAccount(token);
+    if (!claimed || !isProjectId(claimed.project) || !isResourceId(claimed.account)) return { ok: false, reason: 'malformed' };
+    const account = await this.#store.getAccount(claimed.project, claimed.account);
+    if (!account) return { ok: false, reason: 'unknown' };
+    const now = this.#now();
+    const records = (await this.#store.listPublicKeys(claimed.project, claimed.account)).filter(
+      (k) => k.expiresAt === undefined || k.expiresAt.getTime() > now.getTime(),
+    );
+    const keys = new Map<CredentialKey, ServicePublicKeyRecord>();
+    for (const r of records) {
+      try {
+        keys.set(parseCredentialKey(r.format as PublicKeyFormat, r.pem, 'publicKey.key', r.fingerprint), r);
+      } catch {
+        // Checked when stored; a key that no longer parses is simply not usable.
+      }
+    }
+    const verified = await verifyServiceJwt(token, [...keys.keys()], claimed, now);
+    if (!verified.ok) return { ok: false, reason: 'invalid-token', detail: verified.reason };
+    if (account.disabled) return { ok: false, reason: 'disabled' };
+    const key = keys.get(verified.key);
+    if (!key) return { ok: false, reason: 'invalid-token', detail: 'no such key' };
+    // As for device tokens, accepted until `exp` plus the skew, and never past the key's own expiry.
+    let until = verified.expiresAt.getTime() + JWT_CLOCK_SKEW_SECONDS * 1000;
+    if (key.expiresAt && key.expiresAt.getTime() < until) until = key.expiresAt.getTime();
+    const { project, id, bindings } = account;
+    return {
+      ok: true,
+      principal: { kind: 'serviceAccount', project, id, keyId: publicKeyPrincipalId(key.keyId), bindings },
+      expiresAt: new Date(until),
+    };
+  }
+
+  /** The account behind a presented API key (`kwk_…`) or JWT (told apart by shape), or why there is none. */
   async authenticate(presented: string): Promise<AuthenticationResult> {
+    if (looksLikeJwt(presented)) return this.authenticateJwt(presented);
     const keyId = apiKeyId(presented);
     if (keyId === undefined) return { ok: false, reason: 'malformed' };
     const found = await this.#store.findKey(keyId);
@@ -219,8 +330,20 @@ export class ServiceAccountService {
    * own account as `{project}/{id}`, and the account must reach at least one registry.
    */
   async authenticateBackend(username: string, key: string): Promise<BackendLogin> {
+    if (looksLikeJwt(key)) {
+      // The user name picks the account; the token must name the same one (aud, sub) and be signed by its key.
+      const slash = username.indexOf('/');
+      const expected = slash < 0 ? undefined : { project: username.slice(0, slash), account: username.slice(slash + 1) };
+      const result = expected ? await this.authenticateJwt(key, expected) : ({ ok: false, reason: 'malformed' } as const);
+      if (!result.ok) return { ok: false, reason: `JWT refused (${result.detail ?? result.reason})` };
+      return this.#backendLogin(username, result);
+    }
     const result = await this.authenticate(key);
     if (!result.ok) return { ok: false, reason: `API key refused (${result.reason})` };
+    return this.#backendLogin(username, result);
+  }
+
+  #backendLogin(username: string, result: Extract<AuthenticationResult, { ok: true }>): BackendLogin {
     const { project, id, keyId, bindings } = result.principal;
     if (username !== `${project}/${id}`) return { ok: false, reason: "the user name is not the key's service account ({project}/{id})" };
     const reach = registryReach(bindings);

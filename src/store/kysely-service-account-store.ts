@@ -4,8 +4,8 @@ import { formatScope, isRole, parseScope, type RoleBinding } from '../domain/rol
 import type { DialectTraits } from './dialect.js';
 import { toDate } from './rows.js';
 import type { Database } from './schema.js';
-import type { ServiceAccountKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
-import type { ApiKeyRecord, ServiceAccountPatch, ServiceAccountRecord, ServiceAccountStore } from './service-account-store.js';
+import type { ServiceAccountKeysTable, ServiceAccountPublicKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
+import type { ApiKeyRecord, ServiceAccountPatch, ServiceAccountRecord, ServiceAccountStore, ServicePublicKeyRecord } from './service-account-store.js';
 
 const bindingsToJson = (bindings: readonly RoleBinding[]): string =>
   JSON.stringify(bindings.map((b) => ({ role: b.role, scope: formatScope(b.scope) })));
@@ -39,6 +39,19 @@ function toKey(r: Selectable<ServiceAccountKeysTable>): ApiKeyRecord {
     createdAt: toDate(r.created_at),
     ...(r.expires_at !== null ? { expiresAt: toDate(r.expires_at) } : {}),
     ...(r.last_used_at !== null ? { lastUsedAt: toDate(r.last_used_at) } : {}),
+  };
+}
+
+function toPublicKey(r: Selectable<ServiceAccountPublicKeysTable>): ServicePublicKeyRecord {
+  return {
+    keyId: r.key_id,
+    project: r.project,
+    accountId: r.account_id,
+    format: r.format,
+    pem: r.key_pem,
+    fingerprint: r.fingerprint,
+    createdAt: toDate(r.created_at),
+    ...(r.expires_at !== null ? { expiresAt: toDate(r.expires_at) } : {}),
   };
 }
 
@@ -93,6 +106,7 @@ export class KyselyServiceAccountStore implements ServiceAccountStore {
   async deleteAccount(project: string, id: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('service_account_keys').where('project', '=', project).where('account_id', '=', id).execute();
+      await trx.deleteFrom('service_account_public_keys').where('project', '=', project).where('account_id', '=', id).execute();
       const r = await trx.deleteFrom('service_accounts').where('project', '=', project).where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     });
@@ -155,5 +169,56 @@ export class KyselyServiceAccountStore implements ServiceAccountStore {
         await trx.updateTable('service_account_keys').set({ last_used_at: at.getTime() }).where('key_id', '=', keyId).execute();
       }
     });
+  }
+
+  async insertPublicKey(k: ServicePublicKeyRecord, max: number): Promise<'created' | 'no-account' | 'full' | 'duplicate'> {
+    return this.db.transaction().execute(async (trx) => {
+      const account = await trx.selectFrom('service_accounts').select('id').where('project', '=', k.project).where('id', '=', k.accountId).executeTakeFirst();
+      if (!account) return 'no-account';
+      const held = await trx
+        .selectFrom('service_account_public_keys')
+        .select('fingerprint')
+        .where('project', '=', k.project)
+        .where('account_id', '=', k.accountId)
+        .execute();
+      if (held.some((h) => h.fingerprint === k.fingerprint)) return 'duplicate';
+      if (held.length >= max) return 'full';
+      await trx
+        .insertInto('service_account_public_keys')
+        .values({
+          key_id: k.keyId,
+          project: k.project,
+          account_id: k.accountId,
+          format: k.format,
+          key_pem: k.pem,
+          fingerprint: k.fingerprint,
+          created_at: k.createdAt.getTime(),
+          expires_at: k.expiresAt?.getTime() ?? null,
+        })
+        .execute();
+      return 'created';
+    });
+  }
+
+  async listPublicKeys(project: string, accountId: string): Promise<ServicePublicKeyRecord[]> {
+    const rows = await this.db
+      .selectFrom('service_account_public_keys')
+      .selectAll()
+      .where('project', '=', project)
+      .where('account_id', '=', accountId)
+      .orderBy('created_at')
+      .orderBy('key_id')
+      .execute();
+    return rows.map(toPublicKey);
+  }
+
+  async deletePublicKey(project: string, accountId: string, keyId: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('service_account_public_keys')
+      .where('project', '=', project)
+      .where('account_id', '=', accountId)
+      .where('key_id', '=', keyId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 }

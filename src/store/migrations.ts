@@ -10,6 +10,7 @@ import { deviceCertificatesMigration } from './device-certificates-migration.js'
 import { auditMigration } from './audit-migration.js';
 import { policyMigration } from './policy-migration.js';
 import { serviceAccountsMigration } from './service-accounts-migration.js';
+import { serviceAccountPublicKeysMigration } from './service-account-public-keys-migration.js';
 
 function initialSchema(traits: DialectTraits): Migration {
   return {
@@ -123,6 +124,7 @@ export function migrations(traits: DialectTraits): Record<string, Migration> {
     '0005_audit': auditMigration(),
     '0006_policies': policyMigration(),
     '0007_service_accounts': serviceAccountsMigration(),
+    '0008_service_account_public_keys': serviceAccountPublicKeysMigration(),
   };
 }
 

@@ -9,7 +9,7 @@ import type { CertificateAuthoritiesTable, IssuedCertificatesTable } from './pki
 import type { DeviceCertificatesTable } from './device-certificates-schema.js';
 import type { AuditEntriesTable } from './audit-schema.js';
 import type { PoliciesTable, PolicyAttachmentsTable, PolicyVersionsTable } from './policy-schema.js';
-import type { ServiceAccountKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
+import type { ServiceAccountKeysTable, ServiceAccountPublicKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
 
 /** A bigint column: written as a number (all our values are below 2^53), read as whatever the driver gives. */
 export type Int64 = ColumnType<number | string | bigint, number | string, number | string>;
@@ -126,6 +126,7 @@ export interface Database {
   audit_entries: AuditEntriesTable;
   service_accounts: ServiceAccountsTable;
   service_account_keys: ServiceAccountKeysTable;
+  service_account_public_keys: ServiceAccountPublicKeysTable;
   issued_certificates: IssuedCertificatesTable;
   policies: PoliciesTable;
   policy_versions: PolicyVersionsTable;

@@ -26,6 +26,21 @@ export interface ApiKeyRecord {
   readonly lastUsedAt?: Date;
 }
 
+/** A public key the account signs its JWTs with (the private key never reaches the server). */
+export interface ServicePublicKeyRecord {
+  readonly keyId: string;
+  readonly project: string;
+  readonly accountId: string;
+  /** A PublicKeyFormat: RSA_PEM, ES256_PEM or their X.509 variants. */
+  readonly format: string;
+  /** The PEM text as submitted (checked by identity/public-key.ts before it is stored). */
+  readonly pem: string;
+  /** SHA-256 hex of the SPKI DER. */
+  readonly fingerprint: string;
+  readonly createdAt: Date;
+  readonly expiresAt?: Date;
+}
+
 export interface ServiceAccountStore {
   insertAccount(account: ServiceAccountRecord): Promise<'created' | 'exists'>;
   getAccount(project: string, id: string): Promise<ServiceAccountRecord | undefined>;
@@ -44,4 +59,13 @@ export interface ServiceAccountStore {
   findKey(keyId: string): Promise<{ readonly key: ApiKeyRecord; readonly account: ServiceAccountRecord } | undefined>;
   /** Last-used times, written behind in batches; unknown keys are skipped. */
   recordKeyUse(uses: ReadonlyMap<string, Date>): Promise<void>;
+
+  /**
+   * Adds a public key unless the account is gone, already holds `max` keys, or holds one with the
+   * same fingerprint (checked and inserted in one transaction).
+   */
+  insertPublicKey(key: ServicePublicKeyRecord, max: number): Promise<'created' | 'no-account' | 'full' | 'duplicate'>;
+  /** Oldest first. */
+  listPublicKeys(project: string, accountId: string): Promise<ServicePublicKeyRecord[]>;
+  deletePublicKey(project: string, accountId: string, keyId: string): Promise<boolean>;
 }

@@ -24,3 +24,17 @@ export interface ServiceAccountKeysTable {
   expires_at: NullableInt64;
   last_used_at: NullableInt64;
 }
+
+/** Migration 0008_service_account_public_keys. */
+export interface ServiceAccountPublicKeysTable {
+  key_id: string;
+  project: string;
+  account_id: string;
+  /** A PublicKeyFormat (RSA_PEM, ES256_PEM, …). */
+  format: string;
+  key_pem: string;
+  /** SHA-256 hex of the SPKI DER. */
+  fingerprint: string;
+  created_at: Int64;
+  expires_at: NullableInt64;
+}

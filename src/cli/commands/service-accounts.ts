@@ -1,12 +1,16 @@
 /**
  * `keyway service-accounts …`: identities for backends and operators in a project, their roles and
  * API keys. A key is printed once, by `keys create`, to stdout (so it can be piped into a file);
- * everything else prints key ids, expiry and last use only.
+ * everything else prints key ids, expiry and last use only. `public-keys …` registers the public
+ * halves of keys a backend signs its own JWTs with, and `token` signs one locally.
  */
+import { createPublicKey } from 'node:crypto';
 import type { Command } from 'commander';
-import type { ApiServiceAccount, ApiServiceAccountKey } from '../../api/client.js';
+import type { ApiServiceAccount, ApiServiceAccountKey, ApiServicePublicKey } from '../../api/client.js';
 import { ROLES } from '../../domain/roles.js';
-import { collect, scopeOf, withApiContext } from '../command-kit.js';
+import { SERVICE_JWT_MAX_LIFETIME_SECONDS, signServiceJwt } from '../../identity/service-jwt.js';
+import { parseDuration } from '../arg-parsers.js';
+import { collect, readInputFile, scopeOf, withApiContext, withDataDir } from '../command-kit.js';
 import type { CliContext } from '../context.js';
 import { UsageError, type CliIo } from '../io.js';
 
@@ -36,6 +40,20 @@ export async function parseRoleFlag(ctx: CliContext, text: string): Promise<{ ro
   const registry = /^registry=(.+)$/.exec(scope)?.[1];
   if (registry === undefined) throw new UsageError(`--role: '${scope}' is not a scope: use registry=REGISTRY or all`);
   return { role, scope: `projects/${project}/locations/${await ctx.setting('region')}/registries/${registry}` };
+}
+
+/** The API format of a public key or certificate PEM, from the key it holds (the server checks it again). */
+export function publicKeyFormatOf(pem: string): string {
+  const certificate = /-----BEGIN CERTIFICATE-----/.test(pem);
+  let type: string | undefined;
+  try {
+    type = createPublicKey(pem).asymmetricKeyType;
+  } catch {
+    throw new UsageError('--public-key-file: not a PEM public key or certificate');
+  }
+  if (type === 'ec') return certificate ? 'ES256_X509_PEM' : 'ES256_PEM';
+  if (type === 'rsa') return certificate ? 'RSA_X509_PEM' : 'RSA_PEM';
+  throw new UsageError(`--public-key-file: a ${type ?? 'unknown'} key; use an RSA (RS256) or P-256 (ES256) key`);
 }
 
 const rolesColumn = (a: ApiServiceAccount): string => (a.bindings ?? []).map((b) => `${b.role}@${b.scope}`).join(', ') || '-';
@@ -155,5 +173,57 @@ export function registerServiceAccounts(program: Command, io: CliIo): void {
       const { ctx, out } = scopeOf(cmd, io);
       await (await ctx.client()).deleteServiceAccountKey(await ctx.setting('project'), id, keyId);
       out.status(`Revoked key [${keyId}] of service account [${id}].`);
+    });
+
+  const publicKeys = accounts.command('public-keys').description("public keys a service account signs its own JWTs with (at most 3)");
+
+  withApiContext(publicKeys.command('add').argument('<id>', 'service account id'))
+    .description('register a public key (RSA ≥ 2048 or P-256, PEM); its private half signs tokens (service-accounts token)')
+    .requiredOption('--public-key-file <file>', 'the public key or certificate (PEM); never the private key')
+    .option('--expiration-time <time>', 'RFC 3339 time after which tokens it signed are refused')
+    .action(async (id: string, f: { publicKeyFile: string; expirationTime?: string }, cmd: Command) => {
+      const { ctx, out } = scopeOf(cmd, io);
+      const pem = (await readInputFile(ctx, '--public-key-file', f.publicKeyFile)).toString('utf8');
+      if (/PRIVATE KEY/.test(pem)) throw new UsageError('--public-key-file: holds a private key; give the public key only');
+      const added = await (await ctx.client()).addServiceAccountPublicKey(await ctx.setting('project'), id, { format: publicKeyFormatOf(pem), key: pem }, f.expirationTime);
+      out.resource(added);
+      out.status(`Added public key [${added.keyId}] to service account [${id}].`);
+    });
+
+  withApiContext(publicKeys.command('list').argument('<id>', 'service account id'))
+    .description("list a service account's public keys")
+    .action(async (id: string, _: unknown, cmd: Command) => {
+      const { ctx, out } = scopeOf(cmd, io);
+      const list = await (await ctx.client()).listServiceAccountPublicKeys(await ctx.setting('project'), id);
+      out.list(list, [
+        { header: 'KEY_ID', value: (k: ApiServicePublicKey) => k.keyId },
+        { header: 'FORMAT', value: (k) => k.publicKey.format },
+        { header: 'FINGERPRINT', value: (k) => k.fingerprint.slice(0, 16) },
+        { header: 'CREATED', value: (k) => k.createTime },
+        { header: 'EXPIRES', value: (k) => k.expirationTime ?? 'never' },
+      ]);
+    });
+
+  withApiContext(publicKeys.command('remove').argument('<id>', 'service account id').argument('<keyId>', 'the key id (public-keys list)'))
+    .description('remove a public key: tokens it signed are refused and MQTT connections that used one end')
+    .action(async (id: string, keyId: string, _: unknown, cmd: Command) => {
+      const { ctx, out } = scopeOf(cmd, io);
+      await (await ctx.client()).removeServiceAccountPublicKey(await ctx.setting('project'), id, keyId);
+      out.status(`Removed public key [${keyId}] of service account [${id}].`);
+    });
+
+  withDataDir(accounts.command('token'))
+    .description('print a JWT for a service account, signed locally (an MQTT password or admin API bearer token)')
+    .requiredOption('--private-key <file>', 'the private key whose public half is registered on the account (PEM)')
+    .requiredOption('--account <id>', 'the service account id (the token subject)')
+    .option('--project <project>', 'the audience: the project id (default: $KEYWAY_PROJECT or the remembered one)')
+    .option('--lifetime <duration>', 'validity, e.g. 30m, 60m (at most 1h)', '60m')
+    .action(async (f: { privateKey: string; account: string; lifetime: string }, cmd: Command) => {
+      const { ctx } = scopeOf(cmd, io);
+      const lifetimeSeconds = parseDuration('--lifetime', f.lifetime);
+      if (lifetimeSeconds > SERVICE_JWT_MAX_LIFETIME_SECONDS) throw new UsageError('--lifetime: service account tokens may not be valid for more than 1h');
+      const project = await ctx.setting('project');
+      const pem = (await readInputFile(ctx, '--private-key', f.privateKey)).toString('utf8');
+      io.stdout(`${await signServiceJwt(pem, { project, account: f.account, lifetimeSeconds })}\n`);
     });
 }
