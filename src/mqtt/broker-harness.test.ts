@@ -19,6 +19,7 @@ import { signDeviceJwt } from '../identity/device-jwt.js';
 import { fingerprintOf } from '../identity/public-key.js';
 import { ensureDevelopmentPki, type ServerTlsMaterial } from '../pki/development-ca.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
+import { PolicyService } from '../registry/policy-service.js';
 import { ServiceAccountService } from '../registry/service-accounts.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
@@ -60,6 +61,8 @@ export interface Harness {
   readonly service: DeviceManagerService;
   /** The real service-account service behind backend logins (BACKEND_USER is admin of PROJECT). */
   readonly accounts: ServiceAccountService;
+  /** The real policy service the broker compiles device policies with. */
+  readonly policies: PolicyService;
   readonly store: Store;
   close(): Promise<void>;
 }
@@ -89,8 +92,10 @@ export async function startBroker(
     createdAt: now,
     expiresAt: new Date(now.getTime() + 86_400_000),
   });
+  const policies = new PolicyService({ store, bus });
   const broker = new Broker({
     gateway: wrap(service),
+    policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject))?.compiled },
     bus,
     backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
     tls: { cert: pki.certPem, key: pki.keyPem },
@@ -108,6 +113,7 @@ export async function startBroker(
     alpnPort,
     service,
     accounts,
+    policies,
     store,
     close: async () => {
       await broker.close();
@@ -149,7 +155,7 @@ export async function addRegistry(h: Harness, id: string): Promise<void> {
 export async function addDevice(
   h: Harness,
   id: string,
-  options: { type?: 'es256' | 'rs256'; config?: string; registry?: string } = {},
+  options: { type?: 'es256' | 'rs256'; config?: string; registry?: string; metadata?: Record<string, string> } = {},
 ): Promise<TestDevice> {
   const keys = keyPair(options.type);
   const registry = options.registry ?? REGISTRY;
@@ -158,6 +164,7 @@ export async function addDevice(
   await h.service.createDevice(reg, id, {
     credentials: [{ publicKey: { format: keys.format, key: keys.publicPem } }],
     ...(options.config !== undefined ? { configData: Buffer.from(options.config) } : {}),
+    ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
   });
   return {
     id,

@@ -274,4 +274,16 @@ describe('devices authenticated by client certificates', () => {
     assert.ok(lines.some((l) => l.msg === 'device provisioned on its first connection and connected'), 'provisioning logged');
     await client.endAsync();
   });
+  it("resolves ${cert.subject.CN} in the device's policy from its client certificate", async () => {
+    const files = await deviceWithCertificate('cn-policy');
+    await h.policies.createPolicy(REG, 'by-cn', {
+      version: '2026-01-01',
+      statements: [{ effect: 'Allow', actions: ['publish'], resources: ['sensors/${cert.subject.CN}/data'] }],
+    });
+    await h.policies.attachPolicy(REG, 'by-cn', { deviceId: 'cn-policy' });
+    const client = await connectWithCertificate('cn-policy', files);
+    await client.publishAsync('sensors/cn-policy/data', '1', { qos: 1 });
+    client.publish('sensors/someone-else/data', '1', { qos: 1 });
+    await closed(client);
+  });
 });

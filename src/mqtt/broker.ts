@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, ServiceIdentityChanged } from '../bus/bus.js';
+import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, PoliciesChanged, ServiceIdentityChanged } from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
@@ -20,6 +20,9 @@ import { ConnectRateLimiter } from './connect-rate.js';
 import { Connection, type ConnectionHandlers, type ConnectionState } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { deliverCommand } from './deliver-command.js';
+import { BUILTIN_DEVICE_POLICIES, type DevicePolicies } from './device-policies.js';
+import { DeviceSpaces } from './device-spaces.js';
+import { recompilePolicies } from './policy-changes.js';
 import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
 import { resolveLimits, type BrokerLimits } from './limits.js';
@@ -60,6 +63,8 @@ export interface BrokerOptions {
   readonly alpnListener?: { readonly host: string; readonly port: number };
   /** Receives every authentication and authorization decision (the audit log). */
   readonly audit?: AuditSink;
+  /** The devices' stored policies; without them every device runs under the built-in Cloud IoT Core grants. */
+  readonly policies?: DevicePolicies;
 }
 
 /** The ports the broker listens on; `openPort` only when an open listener was configured. */
@@ -97,6 +102,8 @@ export class Broker {
       devices: new SessionTable<DeviceKey>(),
       backend: new Namespace(BACKEND_POLICY, limits),
       open: new Namespace(OPEN_POLICY, limits),
+      policies: options.policies ?? BUILTIN_DEVICE_POLICIES,
+      deviceSpaces: new DeviceSpaces(),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
       connectRate: new ConnectRateLimiter(limits, () => performance.now()),
       certificates: new CertificateConnections<Connection>(),
@@ -140,6 +147,7 @@ export class Broker {
       bus.onRevoked((event) => this.#onRevoked(event)),
       bus.onCertificatesRevoked((event) => this.#onCertificatesRevoked(event)),
       bus.onServiceIdentityChanged((event) => this.#onServiceIdentityChanged(event)),
+      bus.onPoliciesChanged((event) => this.#onPoliciesChanged(event)),
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
@@ -264,6 +272,8 @@ export class Broker {
     ctx.backendConnections.remove(conn);
     if (last.phase === 'device') {
       ctx.devices.release(last.session.key, conn);
+      const subscriber = last.session.subscriber;
+      if (subscriber) ctx.deviceSpaces.release(subscriber);
       last.session.dispose();
     } else if (last.phase === 'client') {
       const { session } = last;
@@ -306,6 +316,13 @@ export class Broker {
     } catch (e) {
       this.#ctx.logger.error({ err: e, keys: event.keys.length }, 'certificate revocation failed');
     }
+  }
+
+  #onPoliciesChanged(event: PoliciesChanged): void {
+    // Recompiling reads the store: done after the publisher's call, never failing it.
+    recompilePolicies(this.#ctx, this.#connections, event).catch((e: unknown) =>
+      this.#ctx.logger.error({ err: e, registry: event.registry }, 'recompiling device policies failed'),
+    );
   }
 
   #onServiceIdentityChanged(event: ServiceIdentityChanged): void {

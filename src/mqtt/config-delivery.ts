@@ -28,6 +28,8 @@ export interface ConfigDeliveryOptions {
   readonly gateway: Pick<DeviceGateway, 'latestConfig' | 'recordConfigSent' | 'recordConfigAck'>;
   readonly link: ConfigLink;
   readonly retryMs: number;
+  /** Asked before each version goes out (the device policy's `receive`); absent: always. */
+  readonly mayReceive?: () => boolean;
   readonly now: () => Date;
   /** Defaults to the link's logger, read when a line is written (a connection keeps no logger). */
   readonly log?: Logger;
@@ -115,6 +117,7 @@ export class ConfigDelivery {
     const qos = this.#qos;
     // Versions only grow: an older one (a slow fetch racing a push) is already superseded.
     if (qos === undefined || version <= this.#sentVersion || !this.#o.link.isOpen) return;
+    if (this.#o.mayReceive && !this.#o.mayReceive()) return;
     this.#sentVersion = version;
     this.#dropPending();
     if (qos === 0) {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { CertificateAuthenticatedDevice } from '../registry/device-manager.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
+import { certSubjectOf } from './device-policies.js';
 import type { DeviceSession } from './device-session.js';
 import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-verification.js';
 import { REASON_V5, REFUSAL } from './reason-codes.js';
@@ -36,6 +37,7 @@ export function verifyDeviceCertificate(
     validUntil: (device) => device.notAfter.getTime(),
     failureMessage: 'device certificate authentication could not complete',
     expiredReason: 'certificate expired',
+    ...(chain[0] ? { certSubject: certSubjectOf(chain[0]) } : {}),
   });
 }
 

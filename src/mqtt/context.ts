@@ -7,6 +7,8 @@ import type { DeviceGateway } from '../registry/device-manager.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
 import type { CertificateConnections } from './certificate-connections.js';
 import type { Connection } from './connection.js';
+import type { DevicePolicies } from './device-policies.js';
+import type { DeviceSpaces } from './device-spaces.js';
 import type { BrokerLimits } from './limits.js';
 import type { Namespace } from './namespace.js';
 import type { RevocationWindow } from './revocation.js';
@@ -26,6 +28,10 @@ export interface BrokerContext {
   readonly backend: Namespace;
   /** The development open namespace (open listener only); it shares nothing with the others. */
   readonly open: Namespace;
+  /** Compiles a device connection's policy (the built-in Cloud IoT Core grants when none are stored). */
+  readonly policies: DevicePolicies;
+  /** Custom device topics, one space per registry. */
+  readonly deviceSpaces: DeviceSpaces;
   readonly revocations: RevocationWindow;
   readonly connectRate: ConnectRateLimiter;
   /** Live certificate connections by revocation key, for `CertificatesRevoked`. */

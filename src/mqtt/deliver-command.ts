@@ -28,6 +28,8 @@ export function deliverCommand(ctx: BrokerContext, request: CommandRequest): Com
   if (conn.congested) throw new KeywayError('RESOURCE_EXHAUSTED', 'the device is not reading its messages fast enough');
 
   const topic = session.topics.commandTopic(subfolder);
+  // Checked per delivery: a policy that no longer lets the device receive it cuts it off now.
+  if (!session.policy.can('receive', topic)) return 'not-subscribed';
   if (qos === 0) {
     conn.send({ cmd: 'publish', topic, payload: request.binaryData, qos: 0, dup: false, retain: false });
     return 'delivered';

@@ -4,16 +4,18 @@
  * while the credential is being checked still refuses the connection, a device manager that
  * fails is "server unavailable", and a connection lives only until its credential expires.
  */
+import type { CompiledPolicy } from '../policy/index.js';
 import type { AuthenticatedDevice, DeviceAuthResult } from '../registry/device-manager.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { recordDeviceError } from './device-errors.js';
+import type { CertSubject } from './device-policies.js';
 import type { DeviceSession } from './device-session.js';
 import { REFUSAL, type Refusal } from './reason-codes.js';
 
-/** The device and how long its credential is good for, or why it was refused. */
+/** The device, its compiled policy and how long its credential is good for, or why it was refused. */
 export type DeviceVerification<D extends AuthenticatedDevice> =
-  | { readonly ok: true; readonly device: D; readonly expiresInMs: number }
+  | { readonly ok: true; readonly device: D; readonly expiresInMs: number; readonly policy: CompiledPolicy; readonly certSubject?: CertSubject }
   | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
 
 export interface CredentialCheck<D extends AuthenticatedDevice> {
@@ -27,6 +29,8 @@ export interface CredentialCheck<D extends AuthenticatedDevice> {
   readonly failureMessage: string;
   /** The reason of a refusal for a credential already expired. */
   readonly expiredReason: string;
+  /** The client certificate's subject, for `${cert.subject.*}` in policies. */
+  readonly certSubject?: CertSubject;
 }
 
 export async function verifyDevice<D extends AuthenticatedDevice>(
@@ -44,13 +48,23 @@ export async function verifyDevice<D extends AuthenticatedDevice>(
   }
   if (!result.ok) return { ok: false, refusal: check.refusal, reason: result.reason };
   const device = result.device;
+  // Compiled before the revocation check below, so a revocation during this wait still refuses.
+  let policy: CompiledPolicy | undefined;
+  try {
+    policy = await ctx.policies.compile(device, check.certSubject);
+  } catch (e) {
+    conn.log.warn({ err: e }, 'the device policy could not be compiled');
+    return { ok: false, refusal: REFUSAL.unavailable, reason: 'the device policy could not be compiled' };
+  }
+  if (!policy) return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'the device no longer exists' };
+  if (!policy.can('connect', device.name.device)) return { ok: false, refusal: REFUSAL.notAuthorized, reason: 'the device policy denies connect' };
   // A DeviceRevoked or CertificatesRevoked that arrived while the credential was being checked.
   if (ctx.revocations.revokedSince(mark, device)) {
     return { ok: false, refusal: check.refusal, reason: 'revoked while authenticating' };
   }
   const expiresInMs = check.validUntil(device) - ctx.now().getTime();
   if (expiresInMs <= 0) return { ok: false, refusal: check.refusal, reason: check.expiredReason };
-  return { ok: true, device, expiresInMs };
+  return { ok: true, device, expiresInMs, policy, ...(check.certSubject ? { certSubject: check.certSubject } : {}) };
 }
 
 /** How a connection ends when its credential expires. */

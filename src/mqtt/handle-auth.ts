@@ -45,6 +45,9 @@ export async function handleAuth(ctx: BrokerContext, conn: Connection, state: Ac
     return;
   }
   session.device = verified.device;
+  // Compiled afresh with the new token: the policy as it stands now.
+  session.policyEpoch++;
+  session.policy = verified.policy;
   armTokenExpiry(ctx, conn, session, verified.expiresInMs);
   conn.send({ cmd: 'auth', reasonCode: REASON_V5.success, properties: { authenticationMethod: AUTH_METHOD } });
   conn.log.info(

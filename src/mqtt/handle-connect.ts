@@ -119,7 +119,7 @@ async function authenticateDevice(
     return;
   }
   const { device, expiresInMs } = verified;
-  const session = admitDevice(ctx, conn, packet, device);
+  const session = admitDevice(ctx, conn, packet, verified);
   if (!session) return;
   if (packet.properties?.authenticationMethod !== undefined) session.reauthClientId = clientId;
   armTokenExpiry(ctx, conn, session, expiresInMs);
@@ -147,7 +147,7 @@ async function authenticateDeviceCertificate(
     return;
   }
   const { device, expiresInMs } = verified;
-  const session = admitDevice(ctx, conn, packet, device);
+  const session = admitDevice(ctx, conn, packet, verified);
   if (!session) return;
   ctx.certificates.add(conn, device.revocationKeys);
   armCertificateExpiry(ctx, conn, session, expiresInMs);
@@ -171,7 +171,13 @@ async function authenticateDeviceCertificate(
  * What JWT and certificate connections share once the device is known: the per-identity connect
  * rate, the session, taking over an older connection of the device, CONNACK. Undefined when refused.
  */
-function admitDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacket, device: AuthenticatedDevice): DeviceSession | undefined {
+function admitDevice(
+  ctx: BrokerContext,
+  conn: Connection,
+  packet: IConnectPacket,
+  verified: Extract<DeviceVerification<AuthenticatedDevice>, { ok: true }>,
+): DeviceSession | undefined {
+  const { device } = verified;
   if (!ctx.connectRate.admitIdentity(device.key)) {
     refuse(ctx, conn, REFUSAL.rateExceeded, 'the device connected too often lately', packet.clientId);
     return undefined;
@@ -181,7 +187,7 @@ function admitDevice(ctx: BrokerContext, conn: Connection, packet: IConnectPacke
     link: conn,
     retryMs: ctx.limits.configRetryMs,
     now: ctx.now,
-  });
+  }, verified.policy, verified.certSubject);
   const takenOver = { level: 'info', code: REASON_V5.sessionTakenOver } as const;
   ctx.devices.claim(device.key, conn)?.close('taken over by a new connection of the same device', takenOver);
   const keepAlive = conn.isV5 ? deviceKeepAlive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);

@@ -4,6 +4,9 @@
  * connection. The retain flag is ignored. Acknowledgement follows hand-off: an event is PUBACKed
  * once queued to the backends, a state only once the store accepted it. Both are published into
  * the backend namespace of the session engine. Engine clients publish by client-publish's rules.
+ * The device's policy (device-policies) is asked too: an explicit Deny takes one of its Cloud IoT
+ * Core topics away, and an Allow grants custom topics, published into its registry's own space
+ * (device-spaces), never to backends; `/devices/…` topics stay each device's own, whatever a policy says.
  */
 import type { IPublishPacket } from 'mqtt-packet';
 import { isKeywayError } from '../domain/errors.js';
@@ -13,7 +16,7 @@ import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession } from './device-session.js';
-import { DeviceMessage, expiryOf } from './message.js';
+import { DeviceMessage, expiryOf, Message, passThroughProperties } from './message.js';
 import { REASON_V5 } from './reason-codes.js';
 import { resolveTopicAlias } from './topic-aliases.js';
 import { auditDenied } from './audit-decisions.js';
@@ -43,17 +46,17 @@ export function handlePublish(
   if (topic === undefined) return;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const target = session.topics.classifyPublish(topic);
+  if ((target.kind === 'events' || target.kind === 'state') && !session.policy.can('publish', topic)) {
+    denyPublish(ctx, conn, session, topic, 'denied by the device policy');
+    return;
+  }
   switch (target.kind) {
     case 'forbidden':
-      auditDenied(ctx, conn, session.key, 'publish', topic, 'not a topic of the device');
-      closeWithDeviceError(
-        ctx,
-        conn,
-        session,
-        'PERMISSION_DENIED',
-        `mqtt: The device is not allowed to publish to topic '${clip(topic)}'.`,
-        REASON_V5.notAuthorized,
-      );
+      if (isCustomTopic(topic) && session.policy.can('publish', topic)) {
+        publishCustom(ctx, conn, session, topic, payload, qos, packet);
+        return;
+      }
+      denyPublish(ctx, conn, session, topic, isCustomTopic(topic) ? 'not granted by the device policy' : 'not a topic of the device');
       return;
     case 'invalid':
       closeWithDeviceError(
@@ -71,6 +74,51 @@ export function handlePublish(
     case 'state':
       return publishState(ctx, conn, session, payload, qos, packet);
   }
+}
+
+/** A topic outside Cloud IoT Core's `/devices/` space and the reserved `$` topics: a policy may grant it. */
+export const isCustomTopic = (topic: string): boolean => !topic.startsWith('/devices/') && !topic.startsWith('$');
+
+function denyPublish(ctx: BrokerContext, conn: Connection, session: DeviceSession, topic: string, reason: string): void {
+  auditDenied(ctx, conn, session.key, 'publish', topic, reason);
+  closeWithDeviceError(
+    ctx,
+    conn,
+    session,
+    'PERMISSION_DENIED',
+    `mqtt: The device is not allowed to publish to topic '${clip(topic)}'.`,
+    REASON_V5.notAuthorized,
+  );
+}
+
+/**
+ * A custom topic into the registry's device space, to the devices subscribed there (each delivery
+ * asks the subscriber's policy for `receive`). The retain flag is ignored, as on every device topic.
+ */
+function publishCustom(
+  ctx: BrokerContext,
+  conn: Connection,
+  session: DeviceSession,
+  topic: string,
+  payload: Buffer,
+  qos: 0 | 1,
+  packet: IPublishPacket,
+): void {
+  if (payload.length > LIMITS.eventBytes) {
+    closeWithDeviceError(
+      ctx,
+      conn,
+      session,
+      'INVALID_ARGUMENT',
+      `mqtt: The message of ${payload.length} bytes exceeds the limit of ${LIMITS.eventBytes} bytes.`,
+      REASON_V5.packetTooLarge,
+    );
+    return;
+  }
+  const given = packet.properties;
+  const origin = session.subscriber ?? session;
+  ctx.deviceSpaces.publish(session.registry, new Message(topic, payload, qos, false, expiryOf(given, Date.now()), origin, passThroughProperties(given)), conn);
+  if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
 function publishEvent(

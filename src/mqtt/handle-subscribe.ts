@@ -1,7 +1,10 @@
 /**
  * SUBSCRIBE (MQTT 3.1.1 §3.8, reference §1.5–1.8). A device may subscribe to its own config and
  * `commands/#` topics only; any other filter closes the connection without a SUBACK. Granted QoS
- * is at most 1. Subscribing to config sends the latest version right after the SUBACK.
+ * is at most 1. Subscribing to config sends the latest version right after the SUBACK. The device's
+ * policy must allow each filter too (so a Deny takes config or commands away), and a filter over
+ * custom topics (outside `/devices/` and `$`) is granted when the policy allows every topic it can
+ * match; it subscribes in the registry's own device space (device-spaces).
  * Backends and open-listener clients subscribe by their namespace's rules (client-subscribe):
  * a backend may subscribe to filters over the device traffic it is shown (backend-topics), plain
  * or shared; a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends
@@ -15,6 +18,10 @@ import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
 import { auditDenied } from './audit-decisions.js';
+import type { Subscription } from './subscription.js';
+
+/** A filter over custom topics: not Cloud IoT Core's `/devices/` space, not `$` topics or `$share`. */
+const isCustomFilter = (filter: string): boolean => !filter.startsWith('/devices/') && !filter.startsWith('$');
 
 const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
 
@@ -24,29 +31,43 @@ export function handleSubscribe(ctx: BrokerContext, conn: Connection, state: Act
 }
 
 function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSession, packet: ISubscribePacket): void {
-  // Every filter is checked before any takes effect: one foreign filter refuses the whole packet.
+  // Every filter is checked before any takes effect: one refused filter refuses the whole packet.
+  const policy = session.policy;
+  const subscriber = session.subscriber;
+  let added = 0;
   for (const { topic } of packet.subscriptions) {
-    if (session.topics.classifySubscription(topic) === undefined) {
-      auditDenied(ctx, conn, session.key, 'subscribe', topic, 'not a topic filter of the device');
-      closeWithDeviceError(
-        ctx,
-        conn,
-        session,
-        'PERMISSION_DENIED',
-        `mqtt: The device is not allowed to subscribe to topic '${clip(topic)}'.`,
-        REASON_V5.notAuthorized,
-      );
-      return;
-    }
+    const kind = session.topics.classifySubscription(topic);
+    const custom = kind === undefined && isCustomFilter(topic);
+    let reason: string | undefined;
+    if (kind === undefined && !custom) reason = 'not a topic filter of the device';
+    else if (!policy.canSubscribe(topic)) reason = custom ? 'not granted by the device policy' : 'denied by the device policy';
+    else if (custom && !subscriber?.subscriptions.has(topic) && (subscriber?.subscriptions.size ?? 0) + ++added > ctx.limits.maxBackendSubscriptions)
+      reason = 'too many subscriptions';
+    if (reason === undefined) continue;
+    auditDenied(ctx, conn, session.key, 'subscribe', topic, reason);
+    closeWithDeviceError(
+      ctx,
+      conn,
+      session,
+      'PERMISSION_DENIED',
+      `mqtt: The device is not allowed to subscribe to topic '${clip(topic)}'.`,
+      REASON_V5.notAuthorized,
+    );
+    return;
   }
   const granted: GrantedQoS[] = [];
   let configQos: GrantedQoS | undefined;
   for (const { topic, qos } of packet.subscriptions) {
     const g = grant(qos);
     granted.push(g);
-    if (session.topics.classifySubscription(topic) === 'commands') session.commandsQos = g;
-    else configQos = g;
+    const kind = session.topics.classifySubscription(topic);
+    if (kind === 'commands') session.commandsQos = g;
+    else if (kind === 'config') configQos = g;
+    else ctx.deviceSpaces.subscribe(session.subscriberOn(conn), topic, customSubscription(g));
   }
   conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
   if (configQos !== undefined) session.config.subscribe(configQos);
 }
+
+/** Devices keep clean sessions and get nothing retained: only the QoS matters. */
+const customSubscription = (qos: GrantedQoS): Subscription => ({ qos, noLocal: false, retainAsPublished: false, retainHandling: 2, identifiers: undefined });

@@ -32,5 +32,6 @@ function unsubscribe(ctx: BrokerContext, conn: Connection, state: ActiveState, f
     session.config.unsubscribe();
     return was;
   }
-  return false;
+  const subscriber = session.subscriber;
+  return subscriber !== undefined && ctx.deviceSpaces.unsubscribe(subscriber, filter);
 }

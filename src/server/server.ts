@@ -128,8 +128,11 @@ export async function startServer(
     const accounts = new ServiceAccountService({ store: store.accounts, bus });
     stops.push(() => accounts.close());
 
+    const policies = new PolicyService({ store, bus, logger: logger.child({ module: 'policy' }) });
     const broker = new Broker({
       gateway: manager,
+      // The broker compiles each connection's policy; it never sees the store.
+      policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject))?.compiled },
       bus,
       backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
       tls: tls.credentials,
@@ -144,7 +147,6 @@ export async function startServer(
     const { port: mqttPort, openPort: openMqttPort, alpnPort: mqttAlpnPort } = await broker.start();
     stops.push(() => broker.close());
 
-    const policies = new PolicyService({ store, bus, logger: logger.child({ module: 'policy' }) });
     const api = await createAdminApi({
       manager,
       authorities,

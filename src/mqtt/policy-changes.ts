@@ -1,0 +1,86 @@
+/**
+ * PoliciesChanged (bus): every live connection of the named devices (of the whole registry when
+ * none are named) recompiles its policy and swaps it in. From then on every check uses the new
+ * one — the next PUBLISH, SUBSCRIBE and delivery (`receive`) — and what the new policy no longer
+ * allows ends now: subscriptions it would refuse are dropped (a device must subscribe again if a
+ * later policy allows them back), and a connection whose `connect` is now denied is closed.
+ */
+import type { PoliciesChanged } from '../bus/bus.js';
+import type { CompiledPolicy } from '../policy/index.js';
+import type { Connection } from './connection.js';
+import type { BrokerContext } from './context.js';
+import type { DeviceSession } from './device-session.js';
+import { REASON_V5 } from './reason-codes.js';
+
+/** Compiles running at once for one event: a registry-wide change must not flood the store. */
+const CONCURRENCY = 16;
+
+export async function recompilePolicies(ctx: BrokerContext, connections: Iterable<Connection>, event: PoliciesChanged): Promise<void> {
+  const targets: Array<{ conn: Connection; session: DeviceSession }> = [];
+  if (event.devices) {
+    for (const key of event.devices) {
+      const conn = ctx.devices.get(key);
+      const state = conn?.state;
+      if (conn && state?.phase === 'device' && state.session.registry === event.registry) targets.push({ conn, session: state.session });
+    }
+  } else {
+    for (const conn of connections) {
+      const state = conn.state;
+      if (state.phase === 'device' && state.session.registry === event.registry) targets.push({ conn, session: state.session });
+    }
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < targets.length) {
+      const t = targets[next++] as { conn: Connection; session: DeviceSession };
+      await recompileOne(ctx, t.conn, t.session);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, targets.length) }, worker));
+}
+
+async function recompileOne(ctx: BrokerContext, conn: Connection, session: DeviceSession): Promise<void> {
+  const epoch = ++session.policyEpoch;
+  let policy: CompiledPolicy | undefined;
+  try {
+    policy = await ctx.policies.compile(session.device, session.certSubject);
+  } catch (e) {
+    // The old policy stays; the device is closed rather than left under rights that may be gone.
+    conn.log.warn({ err: e, device: session.key }, 'recompiling the device policy failed');
+    if (conn.isOpen && session.policyEpoch === epoch) conn.close('the device policy could not be recompiled', { level: 'warn', code: REASON_V5.unspecifiedError });
+    return;
+  }
+  // A newer change is being applied, or the connection is gone: this result is stale.
+  if (session.policyEpoch !== epoch || !conn.isOpen) return;
+  // The device was deleted: its revocation ends the connection.
+  if (!policy) return;
+  applyPolicy(ctx, conn, session, policy);
+}
+
+/** Swaps the policy in and ends what it no longer allows. */
+export function applyPolicy(ctx: BrokerContext, conn: Connection, session: DeviceSession, policy: CompiledPolicy): void {
+  session.policy = policy;
+  if (!policy.can('connect', session.device.name.device)) {
+    conn.log.info({ device: session.key }, 'policy no longer allows the device to connect');
+    conn.close('the device policy denies connect', { level: 'info', destroy: true, code: REASON_V5.notAuthorized });
+    return;
+  }
+  const dropped: string[] = [];
+  const subscriber = session.subscriber;
+  if (subscriber) {
+    for (const filter of [...subscriber.subscriptions.keys()]) {
+      if (policy.canSubscribe(filter)) continue;
+      ctx.deviceSpaces.unsubscribe(subscriber, filter);
+      dropped.push(filter);
+    }
+  }
+  if (session.commandsQos !== undefined && !policy.canSubscribe(session.topics.commandsFilter)) {
+    session.commandsQos = undefined;
+    dropped.push(session.topics.commandsFilter);
+  }
+  if (session.config.subscribed && !policy.canSubscribe(session.topics.config)) {
+    session.config.unsubscribe();
+    dropped.push(session.topics.config);
+  }
+  conn.log.info({ device: session.key, ...(dropped.length > 0 ? { droppedSubscriptions: dropped.length } : {}) }, 'device policy updated');
+}
