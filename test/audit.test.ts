@@ -89,12 +89,14 @@ describe('audit log', () => {
     const creates = entries.filter((e) => e.kind === 'admin.request' && e.subject?.startsWith('POST '));
     assert.equal(creates.length, 3, 'registry and two devices');
     const patch = entries.find((e) => e.kind === 'admin.request' && e.subject?.startsWith('PATCH '));
-    const pd = patch?.details as { status: number; source: string; request: unknown; after: { metadata: unknown } };
+    const pd = patch?.details as { status: number; source: string; request: unknown; before: { metadata?: unknown }; after: { metadata: unknown } };
     assert.equal(patch?.actor, 'admin');
     assert.equal(pd.status, 200);
     assert.equal(pd.source, '127.0.0.1');
     assert.deepEqual(pd.request, { metadata: { floor: '3' } });
     assert.deepEqual(pd.after.metadata, { floor: '3' });
+    assert.equal(pd.before.metadata, undefined, 'the device as it was: no metadata yet');
+    assert.equal((pd.before as { id?: string }).id, 'dev2', 'the resource before the change');
     const anonymous = entries.find((e) => e.kind === 'admin.authenticate');
     assert.equal(anonymous?.outcome, 'denied');
     assert.equal(anonymous?.actor, 'anonymous');

@@ -1,7 +1,8 @@
 /**
  * Records every admin API request that changes something (any method but GET and HEAD), and
  * every refused authentication, in the audit log: who, method and path, status, source address,
- * the request body and the response (the resource after the change). Values of secret-looking
+ * the resource before the change (read with the caller's own credentials just before the
+ * handler runs), the request body and the response (the resource after the change). Values of secret-looking
  * fields are replaced, and large bodies are summarized, so the log holds no secrets and stays small.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,6 +15,20 @@ const MAX_RECORDED_BODY = 16 * 1024;
 const SECRET_FIELD = /secret|password|passphrase|privatekey|private_key|apikey|api_key|^token$|authorization/i;
 
 const responses = new WeakMap<FastifyRequest, string>();
+const befores = new WeakMap<FastifyRequest, unknown>();
+
+/**
+ * The resource a change acts on, when it is one resource rather than a collection: the path of a
+ * PATCH or DELETE, or of a POST `…/{resource}:verb`. Resource names have an even number of
+ * segments after `/v1/` (`projects/p/locations/l/registries/r`); collections an odd one.
+ */
+export function changedResource(method: string, path: string): string | undefined {
+  const verb = method === 'POST' ? /^(.*\/[^/:]+):[A-Za-z]+$/.exec(path) : undefined;
+  const resource = method === 'PATCH' || method === 'DELETE' ? path : verb?.[1];
+  if (resource === undefined || !resource.startsWith('/v1/')) return undefined;
+  const segments = resource.slice('/v1/'.length).split('/');
+  return segments.length % 2 === 0 && segments.every((s) => s !== '') ? resource : undefined;
+}
 
 /** The value with secret-looking fields replaced; bounded in size. */
 export function recordable(value: unknown): AuditJson | undefined {
@@ -39,6 +54,17 @@ function parseJson(text: string | undefined): unknown {
 }
 
 export function registerAuditHooks(app: FastifyInstance, sink: AuditSink): void {
+  // After authentication and validation: a refused request never reads anything.
+  app.addHook('preHandler', async (request) => {
+    const resource = changedResource(request.method, request.url.split('?')[0] ?? request.url);
+    if (resource === undefined) return;
+    const read = await app.inject({
+      method: 'GET',
+      url: resource,
+      headers: request.headers.authorization ? { authorization: request.headers.authorization } : {},
+    });
+    if (read.statusCode === 200) befores.set(request, parseJson(read.body));
+  });
   app.addHook('onSend', async (request, _reply, payload) => {
     if (request.method !== 'GET' && request.method !== 'HEAD' && typeof payload === 'string') responses.set(request, payload);
     return payload;
@@ -64,7 +90,13 @@ export function registerAuditHooks(app: FastifyInstance, sink: AuditSink): void 
         status,
         source: request.ip,
         ...(principal?.kind === 'serviceAccount' ? { keyId: principal.keyId } : {}),
-        ...(refused ? {} : { request: recordable(request.body), after: status < 400 ? recordable(response) : undefined }),
+        ...(refused
+          ? {}
+          : {
+              before: recordable(befores.get(request)),
+              request: recordable(request.body),
+              after: status < 400 ? recordable(response) : undefined,
+            }),
         ...(status >= 400 ? { error: recordable(response) } : {}),
       },
     });
