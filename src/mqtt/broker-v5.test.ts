@@ -175,7 +175,7 @@ describe('MQTT 5', () => {
       assert.equal(p.maximumPacketSize, 256 * 1024 + 4 * 1024);
       assert.equal(p.receiveMaximum, 10);
       assert.equal(p.topicAliasMaximum, 4);
-      assert.equal(p.retainAvailable, false);
+      assert.equal(p.retainAvailable, true, 'retained custom topics, where the device policy grants retain');
       assert.equal(p.sharedSubscriptionAvailable, false);
       assert.equal(p.wildcardSubscriptionAvailable, true);
       assert.equal(p.serverKeepAlive, 20 * 60, 'no keep-alive is overridden by the idle limit');

@@ -103,7 +103,7 @@ export class Broker {
       backend: new Namespace(BACKEND_POLICY, limits),
       open: new Namespace(OPEN_POLICY, limits),
       policies: options.policies ?? BUILTIN_DEVICE_POLICIES,
-      deviceSpaces: new DeviceSpaces(),
+      deviceSpaces: new DeviceSpaces(limits),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
       connectRate: new ConnectRateLimiter(limits, () => performance.now()),
       certificates: new CertificateConnections<Connection>(),

@@ -79,7 +79,8 @@ export function connackProperties(
     receiveMaximum: ctx.limits.receiveMaximum,
     topicAliasMaximum: ctx.limits.topicAliasMaximum,
     maximumQoS: 1,
-    retainAvailable: false,
+    // Devices retain on custom topics where their policy grants `retain` (device-spaces); client-connect sets its namespace's.
+    retainAvailable: true,
     // Devices need it for `/devices/{id}/commands/#`; backends for registry-wide filters.
     wildcardSubscriptionAvailable: true,
     subscriptionIdentifiersAvailable: false,

@@ -48,6 +48,8 @@ interface Waiting {
   readonly topic: string;
   readonly payload: Buffer;
   readonly kind: InflightKind;
+  /** Sent as a retained message (a device's custom subscription, on subscribing). */
+  readonly retain?: boolean;
 }
 
 /** What an MQTT 5 client announced in its CONNECT about what it accepts. */
@@ -362,15 +364,15 @@ export class Connection implements Flushable, GateWaiter {
    * Sends a QoS 1 PUBLISH, or queues it until the peer acknowledges enough earlier ones to free a
    * packet id. What waits counts towards the outbound bounds.
    */
-  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind): void {
+  publishAtLeastOnce(topic: string, payload: Buffer, kind: InflightKind, retain = false): void {
     if (this.#closing) return;
     // Behind messages already waiting, to keep the order they were published in.
     const messageId = !this.#waiting?.length ? this.allocatePacketId(kind) : undefined;
     if (messageId !== undefined) {
-      this.#sendAtLeastOnce(topic, payload, messageId);
+      this.#sendAtLeastOnce(topic, payload, messageId, retain);
       return;
     }
-    (this.#waiting ??= new Fifo<Waiting>()).push({ topic, payload, kind });
+    (this.#waiting ??= new Fifo<Waiting>()).push(retain ? { topic, payload, kind, retain } : { topic, payload, kind });
     this.#waitingBytes += payload.length + topic.length;
     this.#checkOutbound();
   }
@@ -404,13 +406,13 @@ export class Connection implements Flushable, GateWaiter {
       if (messageId === undefined) return;
       waiting.shift();
       this.#waitingBytes -= next.payload.length + next.topic.length;
-      this.#sendAtLeastOnce(next.topic, next.payload, messageId);
+      this.#sendAtLeastOnce(next.topic, next.payload, messageId, next.retain === true);
     }
   }
 
   /** A QoS 1 PUBLISH too large for the client counts as delivered: its packet id is freed at once. */
-  #sendAtLeastOnce(topic: string, payload: Buffer, messageId: number): void {
-    const packet: IPublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId };
+  #sendAtLeastOnce(topic: string, payload: Buffer, messageId: number, retain = false): void {
+    const packet: IPublishPacket = { cmd: 'publish', topic, payload, qos: 1, dup: false, retain, messageId };
     if (!this.write(mqttPacket.generate(packet, this.#encode)) && !this.#closing) this.#packetIds.release(messageId);
   }
 

@@ -1,12 +1,14 @@
 /**
  * PUBLISH from a client (MQTT 3.1.1 §3.3, reference §1.5, §1.6, §1.9). A device may publish its
  * own events and state only, at QoS 0 or 1; anything else records an error and closes the
- * connection. The retain flag is ignored. Acknowledgement follows hand-off: an event is PUBACKed
+ * connection. The retain flag is ignored on these. Acknowledgement follows hand-off: an event is PUBACKed
  * once queued to the backends, a state only once the store accepted it. Both are published into
  * the backend namespace of the session engine. Engine clients publish by client-publish's rules.
  * The device's policy (device-policies) is asked too: an explicit Deny takes one of its Cloud IoT
  * Core topics away, and an Allow grants custom topics, published into its registry's own space
  * (device-spaces), never to backends; `/devices/…` topics stay each device's own, whatever a policy says.
+ * A retained PUBLISH on a custom topic needs `retain` as well (AWS iot:RetainPublish) and is kept
+ * as the topic's retained message in the registry's space; without `retain` it is refused.
  */
 import type { IPublishPacket } from 'mqtt-packet';
 import { isKeywayError } from '../domain/errors.js';
@@ -53,6 +55,10 @@ export function handlePublish(
   switch (target.kind) {
     case 'forbidden':
       if (isCustomTopic(topic) && session.policy.can('publish', topic)) {
+        if (packet.retain && !session.policy.can('retain', topic)) {
+          denyPublish(ctx, conn, session, topic, 'retain not granted by the device policy');
+          return;
+        }
         publishCustom(ctx, conn, session, topic, payload, qos, packet);
         return;
       }
@@ -93,7 +99,9 @@ function denyPublish(ctx: BrokerContext, conn: Connection, session: DeviceSessio
 
 /**
  * A custom topic into the registry's device space, to the devices subscribed there (each delivery
- * asks the subscriber's policy for `receive`). The retain flag is ignored, as on every device topic.
+ * asks the subscriber's policy for `receive`). A retained one (the policy allowed it) replaces the
+ * topic's retained message there, or clears it when empty; live copies carry the flag only to MQTT 5
+ * subscribers that asked for retain-as-published.
  */
 function publishCustom(
   ctx: BrokerContext,
@@ -117,7 +125,13 @@ function publishCustom(
   }
   const given = packet.properties;
   const origin = session.subscriber ?? session;
-  ctx.deviceSpaces.publish(session.registry, new Message(topic, payload, qos, false, expiryOf(given, Date.now()), origin, passThroughProperties(given)), conn);
+  const expiresAt = expiryOf(given, Date.now());
+  const properties = passThroughProperties(given);
+  if (packet.retain) {
+    // A copy that pins neither the socket chunk the payload was cut from nor the publisher's session.
+    ctx.deviceSpaces.retain(session.registry, new Message(topic, Buffer.from(payload), qos, true, expiresAt, undefined, properties));
+  }
+  ctx.deviceSpaces.publish(session.registry, new Message(topic, payload, qos, packet.retain, expiresAt, origin, properties), conn);
   if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 

@@ -4,7 +4,9 @@
  * is at most 1. Subscribing to config sends the latest version right after the SUBACK. The device's
  * policy must allow each filter too (so a Deny takes config or commands away), and a filter over
  * custom topics (outside `/devices/` and `$`) is granted when the policy allows every topic it can
- * match; it subscribes in the registry's own device space (device-spaces).
+ * match; it subscribes in the registry's own device space (device-spaces), and after the SUBACK
+ * gets the retained messages there that the filter matches and its policy lets it `receive`, with
+ * the retain flag (MQTT 3.1.1 §3.3.1.3; MQTT 5 retain handling and retain-as-published are honoured).
  * Backends and open-listener clients subscribe by their namespace's rules (client-subscribe):
  * a backend may subscribe to filters over the device traffic it is shown (backend-topics), plain
  * or shared; a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends
@@ -18,7 +20,7 @@ import { clip, closeWithDeviceError } from './device-errors.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
 import { auditDenied } from './audit-decisions.js';
-import type { Subscription } from './subscription.js';
+import type { RetainHandling, Subscription } from './subscription.js';
 
 /** A filter over custom topics: not Cloud IoT Core's `/devices/` space, not `$` topics or `$share`. */
 const isCustomFilter = (filter: string): boolean => !filter.startsWith('/devices/') && !filter.startsWith('$');
@@ -57,17 +59,31 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   }
   const granted: GrantedQoS[] = [];
   let configQos: GrantedQoS | undefined;
-  for (const { topic, qos } of packet.subscriptions) {
+  const retained: Array<{ readonly filter: string; readonly qos: GrantedQoS }> = [];
+  for (const { topic, qos, rh, rap } of packet.subscriptions) {
     const g = grant(qos);
     granted.push(g);
     const kind = session.topics.classifySubscription(topic);
     if (kind === 'commands') session.commandsQos = g;
     else if (kind === 'config') configQos = g;
-    else ctx.deviceSpaces.subscribe(session.subscriberOn(conn), topic, customSubscription(g));
+    else {
+      const handling = (rh ?? 0) as RetainHandling;
+      const existed = ctx.deviceSpaces.subscribe(session.subscriberOn(conn), topic, customSubscription(g, handling, rap === true));
+      if (handling === 0 || (handling === 1 && !existed)) retained.push({ filter: topic, qos: g });
+    }
   }
   conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
   if (configQos !== undefined) session.config.subscribe(configQos);
+  // Made by this packet if it was the device's first custom subscription.
+  const custom = session.subscriber;
+  if (custom) for (const { filter, qos } of retained) ctx.deviceSpaces.sendRetained(custom, filter, qos);
 }
 
-/** Devices keep clean sessions and get nothing retained: only the QoS matters. */
-const customSubscription = (qos: GrantedQoS): Subscription => ({ qos, noLocal: false, retainAsPublished: false, retainHandling: 2, identifiers: undefined });
+/** Devices keep clean sessions: no local or subscription identifiers do not apply to them. */
+const customSubscription = (qos: GrantedQoS, retainHandling: RetainHandling, retainAsPublished: boolean): Subscription => ({
+  qos,
+  noLocal: false,
+  retainAsPublished,
+  retainHandling,
+  identifiers: undefined,
+});
