@@ -24,18 +24,30 @@ export interface PendingEntry {
 
 /** What is hashed: everything but the hash, details as parsed JSON. */
 export function entryHash(e: Omit<AuditRow, 'hash' | 'details'> & { readonly details: unknown }): string {
-  const body = {
-    sequence: e.sequence,
-    time: e.time,
-    kind: e.kind,
-    outcome: e.outcome,
-    actor: e.actor,
-    subject: e.subject,
-    reason: e.reason,
-    details: e.details,
-    prevHash: e.prevHash,
-  };
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+  return hashOf(e, e.details === undefined ? undefined : canonicalJson(e.details));
+}
+
+/**
+ * SHA-256 over canonicalJson({sequence, time, kind, outcome, actor, subject, reason, details,
+ * prevHash}), written out directly: the members in canonical (sorted) order, the details as their
+ * canonical text, which chaining has at hand already (so it is neither parsed nor walked again).
+ */
+function hashOf(e: Omit<AuditRow, 'hash' | 'details'>, detailsText: string | undefined): string {
+  if (!Number.isFinite(e.sequence) || !Number.isFinite(e.time)) throw new TypeError('canonical JSON has no NaN or Infinity');
+  // canonicalJson leaves undefined members out; the types allow none but a row read back may.
+  const m = (key: string, json: string | undefined): string => (json === undefined ? '' : `,"${key}":${json}`);
+  const text = `{${(
+    m('actor', JSON.stringify(e.actor)) +
+    m('details', detailsText) +
+    m('kind', JSON.stringify(e.kind)) +
+    m('outcome', JSON.stringify(e.outcome)) +
+    m('prevHash', JSON.stringify(e.prevHash)) +
+    m('reason', JSON.stringify(e.reason)) +
+    m('sequence', JSON.stringify(e.sequence)) +
+    m('subject', JSON.stringify(e.subject)) +
+    m('time', JSON.stringify(e.time))
+  ).slice(1)}}`;
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Chains `entries` onto `head`. Details are stored as the canonical JSON that was hashed. */
@@ -44,10 +56,10 @@ export function chainEntries(head: AuditHead | undefined, entries: readonly Pend
   let prevHash = head?.hash ?? GENESIS_PREV_HASH;
   return entries.map((e) => {
     sequence += 1;
-    // Through text and back: what is hashed is exactly what a reader parses from the column.
+    // The canonical text is what is stored and hashed: a reader parsing the column and
+    // canonicalizing it again gets the same text (keys sorted, numbers and strings as JSON writes them).
     const detailsText = e.details === null ? null : canonicalJson(e.details);
-    const details = detailsText === null ? null : (JSON.parse(detailsText) as unknown);
-    const hash = entryHash({ ...e, sequence, prevHash, details });
+    const hash = hashOf({ ...e, sequence, prevHash }, detailsText ?? 'null');
     const row: AuditRow = { ...e, sequence, prevHash, hash, details: detailsText };
     prevHash = hash;
     return row;

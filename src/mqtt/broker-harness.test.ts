@@ -95,7 +95,7 @@ export async function startBroker(
   const policies = new PolicyService({ store, bus });
   const broker = new Broker({
     gateway: wrap(service),
-    policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject))?.compiled },
+    policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject, device.name))?.compiled },
     bus,
     backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
     tls: { cert: pki.certPem, key: pki.keyPem },

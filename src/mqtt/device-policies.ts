@@ -9,7 +9,7 @@ import { certificateFields, parseCertificateDer } from '../identity/x509-certifi
 import {
   certSubjectFromFields,
   CLOUD_IOT_CORE_POLICY,
-  compilePolicies,
+  compilePolicyTemplate,
   type CertSubjectField,
   type CompiledPolicy,
 } from '../policy/index.js';
@@ -17,19 +17,25 @@ import type { AuthenticatedDevice } from '../registry/device-manager.js';
 
 export type CertSubject = Readonly<Partial<Record<CertSubjectField, string>>>;
 
+/** A client certificate's subject, read only when a policy asks for it (see certSubjectOf). */
+export type CertSubjectSource = CertSubject | (() => CertSubject);
+
 export interface DevicePolicies {
   /**
    * The device's policy compiled for one connection (`certSubject` from the client certificate it
    * authenticated with, for `${cert.subject.*}`); undefined when the device no longer exists.
    */
-  compile(device: AuthenticatedDevice, certSubject?: CertSubject): Promise<CompiledPolicy | undefined>;
+  compile(device: AuthenticatedDevice, certSubject?: CertSubjectSource): Promise<CompiledPolicy | undefined>;
 }
+
+/** One compiled form for every connection: each keeps only its device id. */
+const BUILTIN_TEMPLATE = compilePolicyTemplate([CLOUD_IOT_CORE_POLICY]);
 
 /** No stored policies: the built-in grants, with no metadata (they use only the device id). */
 export const BUILTIN_DEVICE_POLICIES: DevicePolicies = {
   compile: (device) =>
     Promise.resolve(
-      compilePolicies([CLOUD_IOT_CORE_POLICY], {
+      BUILTIN_TEMPLATE.bind({
         registryId: device.name.registry,
         deviceId: device.name.device,
         deviceNumId: device.numId,
@@ -38,11 +44,23 @@ export const BUILTIN_DEVICE_POLICIES: DevicePolicies = {
     ),
 };
 
-/** The subject attributes of the leaf certificate (DER); empty when it does not parse (it verified, so it does). */
-export function certSubjectOf(leaf: Buffer): CertSubject {
-  try {
-    return certSubjectFromFields(certificateFields(parseCertificateDer(leaf)));
-  } catch {
-    return {};
-  }
+/**
+ * The subject attributes of the leaf certificate (DER), parsed on first use: parsing a
+ * certificate's names costs more than the rest of a policy, and most policies never read them.
+ * Empty when it does not parse (it verified, so it does).
+ */
+export function certSubjectOf(leaf: Buffer): () => CertSubject {
+  let der: Buffer | undefined = leaf;
+  let subject: CertSubject | undefined;
+  return () => {
+    if (subject === undefined) {
+      try {
+        subject = certSubjectFromFields(certificateFields(parseCertificateDer(der as Buffer)));
+      } catch {
+        subject = {};
+      }
+      der = undefined;
+    }
+    return subject;
+  };
 }

@@ -10,7 +10,7 @@ import type { AuthenticatedDevice } from '../registry/device-manager.js';
 import { backendEventsTopic, backendStateTopic } from './backend-topics.js';
 import { ConfigDelivery, type ConfigDeliveryOptions } from './config-delivery.js';
 import { deviceAttributes, type DeviceAttributes } from './delivery-properties.js';
-import type { CertSubject } from './device-policies.js';
+import type { CertSubjectSource } from './device-policies.js';
 import { DeviceSubscriber } from './device-spaces.js';
 import { DeviceTopics } from './device-topics.js';
 import type { Connection } from './connection.js';
@@ -51,7 +51,7 @@ export class DeviceSession {
      */
     public policy: CompiledPolicy,
     /** The client certificate's subject it authenticated with, for recompiling `${cert.subject.*}`. */
-    readonly certSubject?: CertSubject,
+    readonly certSubject?: CertSubjectSource,
   ) {
     const { registry, device: id } = device.name;
     this.registry = formatRegistry(device.name);

@@ -9,13 +9,13 @@ import type { AuthenticatedDevice, DeviceAuthResult } from '../registry/device-m
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { recordDeviceError } from './device-errors.js';
-import type { CertSubject } from './device-policies.js';
+import type { CertSubjectSource } from './device-policies.js';
 import type { DeviceSession } from './device-session.js';
 import { REFUSAL, type Refusal } from './reason-codes.js';
 
 /** The device, its compiled policy and how long its credential is good for, or why it was refused. */
 export type DeviceVerification<D extends AuthenticatedDevice> =
-  | { readonly ok: true; readonly device: D; readonly expiresInMs: number; readonly policy: CompiledPolicy; readonly certSubject?: CertSubject }
+  | { readonly ok: true; readonly device: D; readonly expiresInMs: number; readonly policy: CompiledPolicy; readonly certSubject?: CertSubjectSource }
   | { readonly ok: false; readonly refusal: Refusal; readonly reason: string };
 
 export interface CredentialCheck<D extends AuthenticatedDevice> {
@@ -30,7 +30,7 @@ export interface CredentialCheck<D extends AuthenticatedDevice> {
   /** The reason of a refusal for a credential already expired. */
   readonly expiredReason: string;
   /** The client certificate's subject, for `${cert.subject.*}` in policies. */
-  readonly certSubject?: CertSubject;
+  readonly certSubject?: CertSubjectSource;
 }
 
 export async function verifyDevice<D extends AuthenticatedDevice>(

@@ -204,7 +204,7 @@ const IMPLICIT_DENY: PolicyDecision = Object.freeze({ allowed: false, reason: 'I
 /** Parsed templates per statement: documents are immutable, and compiling runs on every CONNECT. */
 const TEMPLATES = new WeakMap<PolicyStatement, readonly ResourceTemplate[]>();
 
-function templatesOf(s: PolicyStatement): readonly ResourceTemplate[] {
+export function templatesOf(s: PolicyStatement): readonly ResourceTemplate[] {
   let t = TEMPLATES.get(s);
   if (!t) {
     const connect = s.actions.includes('connect');

@@ -6,6 +6,7 @@ export {
 export {
   compilePolicies, type CompiledPolicy, type NamedPolicyDocument, type PolicyDecision, type StatementRef, type UnresolvedResource,
 } from './evaluate.js';
+export { compilePolicyTemplate, type PolicyTemplate } from './template.js';
 export { CLOUD_IOT_CORE_POLICY, CLOUD_IOT_CORE_POLICY_NAME } from './builtin.js';
 export { hasLintErrors, lintPolicyDocument, LINT_CODES, type LintCode, type LintSeverity, type PolicyLintFinding } from './lint.js';
 export {

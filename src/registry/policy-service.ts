@@ -17,6 +17,7 @@ import {
   certSubjectFromFields,
   CLOUD_IOT_CORE_POLICY,
   compilePolicies,
+  compilePolicyTemplate,
   hasLintErrors,
   lintPolicyDocument,
   parsePolicyDocument,
@@ -29,6 +30,7 @@ import {
   type PolicyDecision,
   type PolicyDocument,
   type PolicyLintFinding,
+  type PolicyTemplate,
   type UnresolvedResource,
 } from '../policy/index.js';
 import type { DevicePolicies, PolicyTarget, PolicyTargetKind, StoredPolicy, StoredPolicyAttachment } from '../store/policy-store.js';
@@ -39,6 +41,8 @@ import { decodePageToken, pageSizeOf, toPage } from './paging.js';
 export const MAX_POLICY_VERSIONS = 5;
 /** Parsed documents kept by their JSON text (versions are immutable, so text identifies a document). */
 const PARSED_CACHE_SIZE = 1000;
+/** Registries whose attachment fact is kept (cleared whole when full: it is only a shortcut). */
+const ATTACHED_CACHE_SIZE = 10_000;
 // eslint-disable-next-line no-control-regex -- control characters are what a label must not hold
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const DEVICE_TYPE_MAX_CHARS = 128;
@@ -94,6 +98,14 @@ export type DryRunDecision = PolicyDecision & {
   readonly unresolved: readonly UnresolvedResource[];
 };
 
+export type CertSubject = Readonly<Partial<Record<CertSubjectField, string>>>;
+
+/** A connection's policy (compileForDevice). */
+export interface ConnectionPolicy {
+  readonly device: DeviceName;
+  readonly compiled: CompiledPolicy;
+}
+
 /** A compiled connection policy with the facts it was compiled from. */
 export interface DevicePolicy {
   readonly device: DeviceName;
@@ -123,12 +135,20 @@ export class PolicyService {
   readonly #now: () => Date;
   readonly #logger: Logger;
   readonly #parsed = new Map<string, PolicyDocument>();
+  /** Compiled document sets by their documents' text ('' = the built-in grants alone). */
+  readonly #templates = new Map<string, PolicyTemplate>();
+  /** Registry path → whether anything in it has a policy attached (see compileForDevice). */
+  readonly #attached = new Map<string, boolean>();
+  /** Bumped by every PoliciesChanged: an answer read across one is not kept. */
+  #generation = 0;
 
   constructor(o: PolicyServiceOptions) {
     this.#store = o.store;
     this.#bus = o.bus;
     this.#now = o.now ?? (() => new Date());
     this.#logger = o.logger ?? pino({ level: 'silent' });
+    // Changes announced by anyone on the bus (this service also forgets before it publishes).
+    o.bus.onPoliciesChanged((e) => this.#forget(e.registry));
   }
 
   // ---- documents -----------------------------------------------------------------------------
@@ -355,7 +375,7 @@ export class PolicyService {
     return policies;
   }
 
-  #effective(p: DevicePolicies): EffectivePolicy[] {
+  #effective(p: Pick<DevicePolicies, 'policies'>): EffectivePolicy[] {
     return [
       { policy: CLOUD_IOT_CORE_POLICY.name, version: CLOUD_IOT_CORE_POLICY.version, via: 'builtin', document: CLOUD_IOT_CORE_POLICY.document },
       ...p.policies.map((e) => ({ policy: e.policyId, version: e.version, via: e.via, document: this.#document(e.document) })),
@@ -382,11 +402,74 @@ export class PolicyService {
 
   /**
    * The broker's entry point: the device's policy compiled for one connection (certSubject from
-   * the client certificate it authenticated with). Undefined when the device no longer exists.
+   * the client certificate it authenticated with; a function is called only when a document reads
+   * `${cert.subject.*}`). Undefined when the device no longer exists.
+   *
+   * The documents are read from the store every time (a reconnect sees the current ones), except
+   * in a registry known to have no attachment at all: there the device gets the built-in grants
+   * without a query (`name`: the device as just authenticated, whose deletion its revocation
+   * covers). That fact is forgotten on every PoliciesChanged of the registry, which every change
+   * that can attach a policy announces (attachPolicy), before the event is published. The
+   * compiled form of a set of documents is shared by every connection that has it; a connection
+   * keeps only its variable values.
    */
-  async compileForDevice(numId: string, certSubject?: Readonly<Partial<Record<CertSubjectField, string>>>): Promise<DevicePolicy | undefined> {
+  async compileForDevice(
+    numId: string,
+    certSubject?: CertSubject | (() => CertSubject),
+    name?: DeviceName,
+  ): Promise<ConnectionPolicy | undefined> {
+    if (name && !(await this.#hasAttachments(name))) {
+      const device: DeviceName = { project: name.project, location: name.location, registry: name.registry, device: name.device };
+      const context: PolicyContext = { registryId: name.registry, deviceId: name.device, deviceNumId: numId, metadata: {} };
+      return { device, compiled: this.#template([]).bind(context) };
+    }
     const p = await this.#store.policies.devicePolicies(numId);
-    return p && this.#compile(p, certSubject);
+    if (!p) return undefined;
+    const template = this.#template(p.policies);
+    const subject = template.usesCertSubject && certSubject ? (typeof certSubject === 'function' ? certSubject() : certSubject) : undefined;
+    const context: PolicyContext = {
+      registryId: p.device.registry,
+      deviceId: p.device.device,
+      deviceNumId: p.numId,
+      metadata: p.metadata,
+      ...(subject ? { certSubject: subject } : {}),
+    };
+    return { device: p.device, compiled: template.bind(context) };
+  }
+
+  /** Whether the registry has attachments; the answer is kept until its next PoliciesChanged. */
+  async #hasAttachments(name: RegistryName): Promise<boolean> {
+    const key = formatRegistry(name);
+    const known = this.#attached.get(key);
+    if (known !== undefined) return known;
+    const generation = this.#generation;
+    const has = await this.#store.policies.hasPolicyAttachments(registryName(name));
+    // A change announced while the store was read may already be stale in this answer.
+    if (generation === this.#generation) {
+      if (this.#attached.size >= ATTACHED_CACHE_SIZE) this.#attached.clear();
+      this.#attached.set(key, has);
+    }
+    return has;
+  }
+
+  /** Forgets what is known of the registry's attachments; runs before every PoliciesChanged is seen. */
+  #forget(registry: string): void {
+    this.#generation++;
+    this.#attached.delete(registry);
+  }
+
+  /** The shared compiled form of the device's documents (the built-in grants first, as #effective). */
+  #template(policies: DevicePolicies['policies']): PolicyTemplate {
+    // Document text, not policy id and version: a policy deleted and made again reuses its versions.
+    let key = '';
+    for (const e of policies) key += `${e.policyId}\u0000${e.version}\u0000${e.document}\u0000`;
+    let template = this.#templates.get(key);
+    if (template) return template;
+    const named: NamedPolicyDocument[] = this.#effective({ policies }).map((e) => ({ name: e.policy, version: e.version, document: e.document }));
+    template = compilePolicyTemplate(named);
+    if (this.#templates.size >= PARSED_CACHE_SIZE) this.#templates.delete(this.#templates.keys().next().value as string);
+    this.#templates.set(key, template);
+    return template;
   }
 
   /**
@@ -423,6 +506,7 @@ export class PolicyService {
     const attachments = await this.#store.policies.listPolicyAttachments(r, id);
     if (attachments.length === 0) return;
     const registry = formatRegistry(r);
+    this.#forget(registry);
     if (attachments.some((a) => a.target.kind !== 'device')) {
       this.#bus.publishPoliciesChanged({ registry });
     } else {
@@ -434,6 +518,7 @@ export class PolicyService {
 
   #announceTarget(r: RegistryName, target: PolicyTarget, device: DeviceName | undefined): void {
     const registry = formatRegistry(r);
+    this.#forget(registry);
     // A device type is a metadata value, which the store cannot index: every device rechecks.
     if (target.kind === 'device' && device) this.#bus.publishPoliciesChanged({ registry, devices: [formatDevice(device)] });
     else this.#bus.publishPoliciesChanged({ registry });

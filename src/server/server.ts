@@ -132,7 +132,7 @@ export async function startServer(
     const broker = new Broker({
       gateway: manager,
       // The broker compiles each connection's policy; it never sees the store.
-      policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject))?.compiled },
+      policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject, device.name))?.compiled },
       bus,
       backends: { authenticate: (username, key) => accounts.authenticateBackend(username, key) },
       tls: tls.credentials,

@@ -313,6 +313,18 @@ export class KyselyPolicyStore implements PolicyStore {
       .sort((a, b) => rank(a.target.kind) - rank(b.target.kind) || targetColumn(a.target).localeCompare(targetColumn(b.target)));
   }
 
+  async hasPolicyAttachments(r: RegistryName): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('policy_attachments')
+      .select('policy_id')
+      .where('project', '=', r.project)
+      .where('location', '=', r.location)
+      .where('registry_id', '=', r.registry)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async devicePolicies(numId: string): Promise<DevicePolicies | undefined> {
     const n = numIdParam(numId);
     if (n === undefined) return undefined;

@@ -108,6 +108,9 @@ export interface PolicyStore {
   /** In target order (registry, device type, device), then by target. */
   listPolicyAttachments(registry: RegistryName, id: string): Promise<StoredPolicyAttachment[]>;
 
+  /** Whether any policy is attached to anything in the registry (the broker skips the rest when not). */
+  hasPolicyAttachments(registry: RegistryName): Promise<boolean>;
+
   /**
    * The default-version documents that apply to the device, in order registry → device type →
    * device: two indexed queries, for every CONNECT. Undefined when there is no such device.
