@@ -12,19 +12,8 @@ import type { ApiRoute, RouteDeps, RouteRequest } from './routes.js';
 export const AUDIT_PAGE_SIZE_DEFAULT = 100;
 export const AUDIT_PAGE_SIZE_MAX = 1000;
 
-/** An entry on the wire: its time as RFC 3339, details as recorded. */
-export interface ApiAuditEntry {
-  readonly sequence: number;
-  readonly time: string;
-  readonly kind: string;
-  readonly outcome: string;
-  readonly actor: string;
-  readonly subject?: string;
-  readonly reason?: string;
-  readonly details?: unknown;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** An entry on the wire: the log's entry with its time as RFC 3339, details as recorded. */
+export type ApiAuditEntry = Omit<AuditEntry, 'time'> & { readonly time: string };
 
 export interface ApiListAuditEntriesResponse {
   readonly entries?: ApiAuditEntry[];

@@ -3,8 +3,7 @@
  * the conversions from what the PKI service returns.
  */
 import { AUTHORITY_STATES, AUTHORITY_TYPES, formatAuthority, REVOCATION_REASONS } from '../domain/authorities.js';
-import type { IssuedCertificate } from '../pki/certificate-authority-service.js';
-import type { StoredAuthority, StoredCertificate } from '../store/pki-store.js';
+import type { IssuedCertificate, StoredAuthority, StoredCertificate } from '../pki/certificate-authority-service.js';
 import { enumOf, object, string, timestamp, type JsonSchema } from './json-schemas.js';
 import { timestampToJson } from './proto-json.js';
 

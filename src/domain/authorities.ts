@@ -22,6 +22,13 @@ export function parseAuthority(name: string, field = 'name'): AuthorityName {
   return { ...loc, authority: checkResourceId(field, parts[5] ?? '') };
 }
 
+/** The subject fields a CA's device certificates always carry; checks provisioning templates. */
+export interface IssuedFields {
+  readonly fields: readonly string[];
+  /** For the error, e.g. "Keyway's CA int-line-1". */
+  readonly issuer: string;
+}
+
 export const AUTHORITY_TYPES = ['ROOT', 'INTERMEDIATE'] as const;
 export type AuthorityType = (typeof AUTHORITY_TYPES)[number];
 

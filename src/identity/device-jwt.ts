@@ -137,18 +137,29 @@ export async function signDeviceJwt(privateKeyPem: string, options: SignDeviceJw
   if (typeof options.audience !== 'string' || options.audience.length === 0) {
     throw fieldError('audience', 'must be the project id');
   }
+  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  return signJwt(privateKeyPem, { aud: options.audience, iat, exp: iat + lifetime });
+}
+
+/**
+ * Signs claims `aud`, `iat`, `exp` (and `sub` when given) with an RS256/ES256 key, header
+ * `{alg, typ: 'JWT'}`; shared by device and service tokens, whose callers check the options.
+ */
+export async function signJwt(
+  privateKeyPem: string,
+  claims: { readonly aud: string; readonly sub?: string; readonly iat: number; readonly exp: number },
+): Promise<string> {
   let key: KeyObject;
   try {
     key = createPrivateKey(privateKeyPem);
   } catch {
     throw fieldError('privateKey', 'is not a parseable private key PEM');
   }
-  const alg = signingAlgorithmOf(key);
-  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg, typ: 'JWT' })
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + lifetime)
-    .setAudience(options.audience)
-    .sign(key);
+  const jwt = new SignJWT({})
+    .setProtectedHeader({ alg: signingAlgorithmOf(key), typ: 'JWT' })
+    .setIssuedAt(claims.iat)
+    .setExpirationTime(claims.exp)
+    .setAudience(claims.aud);
+  if (claims.sub !== undefined) jwt.setSubject(claims.sub);
+  return jwt.sign(key);
 }

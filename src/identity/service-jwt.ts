@@ -6,11 +6,10 @@
  * project, and a token may live at most 1 hour, since unlike a device's it opens the admin API
  * and every registry the account's roles reach.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { decodeJwt, SignJWT } from 'jose';
+import { decodeJwt } from 'jose';
 import { fieldError } from '../domain/errors.js';
-import { JWT_MAX_LENGTH, verifyDeviceJwt } from './device-jwt.js';
-import type { CredentialKey, JwtAlgorithm } from './public-key.js';
+import { JWT_MAX_LENGTH, signJwt, verifyDeviceJwt } from './device-jwt.js';
+import type { CredentialKey } from './public-key.js';
 
 /** The longest `exp - iat` a service token may have. */
 export const SERVICE_JWT_MAX_LIFETIME_SECONDS = 3600;
@@ -76,13 +75,6 @@ export interface SignServiceJwtOptions {
   readonly now?: Date;
 }
 
-function signingAlgorithmOf(key: KeyObject): JwtAlgorithm {
-  const details = key.asymmetricKeyDetails ?? {};
-  if (key.type === 'private' && key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) return 'RS256';
-  if (key.type === 'private' && key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'ES256';
-  throw fieldError('privateKey', 'must be an RSA (at least 2048 bits) or P-256 private key');
-}
-
 /** Signs a service token: header `{alg, typ: 'JWT'}`, claims `aud`, `sub`, `iat`, `exp`. */
 export async function signServiceJwt(privateKeyPem: string, o: SignServiceJwtOptions): Promise<string> {
   const lifetime = o.lifetimeSeconds ?? SERVICE_JWT_MAX_LIFETIME_SECONDS;
@@ -91,19 +83,6 @@ export async function signServiceJwt(privateKeyPem: string, o: SignServiceJwtOpt
   }
   if (typeof o.project !== 'string' || o.project === '') throw fieldError('project', 'must be the project id');
   if (typeof o.account !== 'string' || o.account === '') throw fieldError('account', 'must be the service account id');
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(privateKeyPem);
-  } catch {
-    throw fieldError('privateKey', 'is not a parseable private key PEM');
-  }
-  const alg = signingAlgorithmOf(key);
   const iat = Math.floor((o.now ?? new Date()).getTime() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg, typ: 'JWT' })
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + lifetime)
-    .setAudience(o.project)
-    .setSubject(o.account)
-    .sign(key);
+  return signJwt(privateKeyPem, { aud: o.project, sub: o.account, iat, exp: iat + lifetime });
 }

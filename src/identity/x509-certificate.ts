@@ -47,6 +47,11 @@ const CERTIFICATE_BLOCK = /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n\t
  * naming what is wrong; no part of the input is echoed back.
  */
 export function parseCertificatePem(pem: unknown, field: string): ParsedCertificate {
+  return parseCertificateDer(certificatePemToDer(pem, field), field);
+}
+
+/** The DER of exactly one PEM certificate, checked as parseCertificatePem does but not parsed. */
+export function certificatePemToDer(pem: unknown, field: string): Buffer {
   if (typeof pem !== 'string' || pem.trim() === '') throw fieldError(field, 'must be a PEM certificate ("BEGIN CERTIFICATE")');
   if (pem.length > MAX_CERTIFICATE_PEM_CHARS)
     throw fieldError(field, `is longer than ${MAX_CERTIFICATE_PEM_CHARS} characters; expected one PEM certificate`);
@@ -56,8 +61,7 @@ export function parseCertificatePem(pem: unknown, field: string): ParsedCertific
   if (labels.length !== 1) throw fieldError(field, `contains ${labels.length} PEM blocks; expected exactly one certificate`);
   const block = CERTIFICATE_BLOCK.exec(pem.trim());
   if (!block) throw fieldError(field, 'is not a single "BEGIN CERTIFICATE" PEM block');
-  const der = Buffer.from((block[1] ?? '').replace(/\s+/g, ''), 'base64');
-  return parseCertificateDer(der, field);
+  return Buffer.from((block[1] ?? '').replace(/\s+/g, ''), 'base64');
 }
 
 /** As parseCertificatePem, from DER (a TLS peer's chain). */

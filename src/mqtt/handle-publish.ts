@@ -85,6 +85,20 @@ export function handlePublish(
 /** A topic outside Cloud IoT Core's `/devices/` space and the reserved `$` topics: a policy may grant it. */
 export const isCustomTopic = (topic: string): boolean => !topic.startsWith('/devices/') && !topic.startsWith('$');
 
+/** Closes the connection when `payload` is over `limit`; returns whether it did. */
+function refuseOversize(ctx: BrokerContext, conn: Connection, session: DeviceSession, payload: Buffer, limit: number, what: string): boolean {
+  if (payload.length <= limit) return false;
+  closeWithDeviceError(
+    ctx,
+    conn,
+    session,
+    'INVALID_ARGUMENT',
+    `mqtt: The ${what} of ${payload.length} bytes exceeds the limit of ${limit} bytes.`,
+    REASON_V5.packetTooLarge,
+  );
+  return true;
+}
+
 function denyPublish(ctx: BrokerContext, conn: Connection, session: DeviceSession, topic: string, reason: string): void {
   auditDenied(ctx, conn, session.key, 'publish', topic, reason);
   closeWithDeviceError(
@@ -112,17 +126,7 @@ function publishCustom(
   qos: 0 | 1,
   packet: IPublishPacket,
 ): void {
-  if (payload.length > LIMITS.eventBytes) {
-    closeWithDeviceError(
-      ctx,
-      conn,
-      session,
-      'INVALID_ARGUMENT',
-      `mqtt: The message of ${payload.length} bytes exceeds the limit of ${LIMITS.eventBytes} bytes.`,
-      REASON_V5.packetTooLarge,
-    );
-    return;
-  }
+  if (refuseOversize(ctx, conn, session, payload, LIMITS.eventBytes, 'message')) return;
   const given = packet.properties;
   const origin = session.subscriber ?? session;
   const expiresAt = expiryOf(given, Date.now());
@@ -144,17 +148,7 @@ function publishEvent(
   suffix: string,
   packet: IPublishPacket,
 ): void {
-  if (payload.length > LIMITS.eventBytes) {
-    closeWithDeviceError(
-      ctx,
-      conn,
-      session,
-      'INVALID_ARGUMENT',
-      `mqtt: The telemetry event of ${payload.length} bytes exceeds the limit of ${LIMITS.eventBytes} bytes.`,
-      REASON_V5.packetTooLarge,
-    );
-    return;
-  }
+  if (refuseOversize(ctx, conn, session, payload, LIMITS.eventBytes, 'telemetry event')) return;
   ctx.gateway.recordEvent(session.key, ctx.now());
   const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
   publishToBackends(ctx, conn, session, topic, payload, qos, suffix, packet);
@@ -169,17 +163,7 @@ async function publishState(
   qos: 0 | 1,
   packet: IPublishPacket,
 ): Promise<void> {
-  if (payload.length > LIMITS.stateBytes) {
-    closeWithDeviceError(
-      ctx,
-      conn,
-      session,
-      'INVALID_ARGUMENT',
-      `mqtt: The state of ${payload.length} bytes exceeds the limit of ${LIMITS.stateBytes} bytes.`,
-      REASON_V5.packetTooLarge,
-    );
-    return;
-  }
+  if (refuseOversize(ctx, conn, session, payload, LIMITS.stateBytes, 'state')) return;
   try {
     await ctx.gateway.recordState(session.key, payload, ctx.now());
   } catch (e) {

@@ -127,10 +127,15 @@ export class Router {
 
   readonly #collect = (session: ClientSession, sub: Subscription): void => {
     if (sub.noLocal && session === this.#origin) return;
+    const seen = this.#matches.get(session);
+    if (seen !== undefined) {
+      // Overlapping filters: access was already checked for this message.
+      this.#matches.set(session, mergeSubscriptions(seen, sub));
+      return;
+    }
     // Checked per delivery: a backend's rights are those of the message's own project and registry.
     if (session.access !== undefined && !session.access.receives(this.#message as Message)) return;
-    const seen = this.#matches.get(session);
-    this.#matches.set(session, seen === undefined ? sub : mergeSubscriptions(seen, sub));
+    this.#matches.set(session, sub);
   };
 
   readonly #collectGroup = (group: SharedGroup): void => {

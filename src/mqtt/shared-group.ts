@@ -45,13 +45,13 @@ export class SharedGroup {
   pick(message?: Message): { readonly session: ClientSession; readonly subscription: Subscription } | undefined {
     const n = this.#members.length;
     if (n === 0) return undefined;
-    const admits = (m: ClientSession): boolean => message === undefined || m.access === undefined || m.access.receives(message);
     let chosen: ClientSession | undefined;
     let fallback = -1;
     for (let k = 0; k < n; k++) {
       const i = (this.#next + k) % n;
       const member = this.#members[i] as ClientSession;
-      if (!admits(member)) continue;
+      // No closure per pick: this runs per delivery to the group.
+      if (message !== undefined && member.access !== undefined && !member.access.receives(message)) continue;
       if (member.isConnected) {
         chosen = member;
         this.#next = (i + 1) % n;

@@ -33,6 +33,9 @@ import { buildCrl } from './crl-builder.js';
 import { checkCsr } from './csr-checks.js';
 import type { CaKeyAlgorithm } from './key-custody.js';
 
+/** The stored rows this service returns, re-exported so callers (api) need not import store. */
+export type { StoredAuthority, StoredCertificate };
+
 const DAY_MS = 86_400_000;
 export const ROOT_VALIDITY_DAYS = 3650;
 export const INTERMEDIATE_VALIDITY_DAYS = 1825;

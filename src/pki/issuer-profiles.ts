@@ -3,14 +3,9 @@
  * registry that trusts one of them can check a provisioning template against it when the
  * template is saved (the registry's IssuerProfiles).
  */
-import { formatAuthority } from '../domain/authorities.js';
+import { formatAuthority, type IssuedFields } from '../domain/authorities.js';
 import type { PkiStore } from '../store/pki-store.js';
 import { DEVICE_CERTIFICATE_FIELDS } from './certificate-profiles.js';
-
-export interface IssuedFields {
-  readonly fields: readonly string[];
-  readonly issuer: string;
-}
 
 export class KeywayIssuerProfiles {
   constructor(private readonly store: PkiStore) {}

@@ -16,7 +16,8 @@ import { fieldError } from '../domain/errors.js';
 import type { PolicyAction, PolicyDocument, PolicyEffect, PolicyStatement, TopicAction } from './document.js';
 import { isUnresolved, parseResourceTemplate, resolveTemplate, type ResourceTemplate } from './resource.js';
 import {
-  covers, filterLevels, filterProblem, formatLevels, hasWildcard, intersects, matchesTopic, topicNameProblem, type Levels,
+  covers, filterLevels, filterProblem, formatLevels, hasWildcard, intersects, INVALID_NAME, matchesTopic, subscriptionFilter,
+  topicNameProblem, type Levels,
 } from './topic-filter.js';
 import type { PolicyContext } from './variables.js';
 
@@ -118,22 +119,6 @@ class EffectTable {
 interface ActionTable {
   readonly allow: EffectTable;
   readonly deny: EffectTable;
-}
-
-// eslint-disable-next-line no-control-regex -- NUL is exactly what must be refused
-const INVALID_NAME = /[+#\u0000]/;
-const SHARE_PREFIX = '$share/';
-
-/** The filter a SUBSCRIBE asks for, with `$share/{group}/` removed, or undefined when invalid. */
-function subscriptionFilter(filter: string): string | undefined {
-  let f = filter;
-  if (f.startsWith(SHARE_PREFIX)) {
-    const slash = f.indexOf('/', SHARE_PREFIX.length);
-    const group = f.slice(SHARE_PREFIX.length, slash);
-    if (slash === -1 || group === '' || INVALID_NAME.test(group)) return undefined;
-    f = f.slice(slash + 1);
-  }
-  return filterProblem(f) === undefined ? f : undefined;
 }
 
 class Compiled implements CompiledPolicy {

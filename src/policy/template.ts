@@ -11,7 +11,9 @@
  */
 import { compilePolicies, templatesOf, type CompiledPolicy, type NamedPolicyDocument, type PolicyDecision, type UnresolvedResource } from './evaluate.js';
 import type { PolicyAction, TopicAction } from './document.js';
-import { covers, filterLevels, filterProblem, HASH, hasWildcard, intersects, matchesTopic, PLUS, type Level, type Levels } from './topic-filter.js';
+import {
+  covers, filterLevels, HASH, hasWildcard, INVALID_NAME, intersects, matchesTopic, PLUS, subscriptionFilter, type Level, type Levels,
+} from './topic-filter.js';
 import { unsafeValueProblem, variableValue, type PolicyContext } from './variables.js';
 
 /** Literal text, or the index of a variable in the template's `variables`. */
@@ -38,9 +40,6 @@ interface ActionEntries {
 }
 
 const DOLLAR = 36;
-// eslint-disable-next-line no-control-regex -- NUL is exactly what must be refused
-const INVALID_NAME = /[+#\u0000]/;
-const SHARE_PREFIX = '$share/';
 
 export interface PolicyTemplate {
   /** Whether any resource reads `${cert.subject.*}` (else the certificate subject is not needed). */
@@ -212,16 +211,4 @@ class Bound implements CompiledPolicy {
   #compiled(): CompiledPolicy {
     return (this.#full ??= compilePolicies(this.template.documents, this.context));
   }
-}
-
-/** As evaluate.ts: the filter with `$share/{group}/` removed, or undefined when invalid. */
-function subscriptionFilter(filter: string): string | undefined {
-  let f = filter;
-  if (f.startsWith(SHARE_PREFIX)) {
-    const slash = f.indexOf('/', SHARE_PREFIX.length);
-    const group = f.slice(SHARE_PREFIX.length, slash);
-    if (slash === -1 || group === '' || INVALID_NAME.test(group)) return undefined;
-    f = f.slice(slash + 1);
-  }
-  return filterProblem(f) === undefined ? f : undefined;
 }

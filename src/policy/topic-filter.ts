@@ -21,6 +21,11 @@ export const MAX_TOPIC_BYTES = 65_535;
 
 const DOLLAR = 36; // '$'
 
+/** Characters no topic name, device id or `$share` group may hold. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what must be refused
+export const INVALID_NAME = /[+#\u0000]/;
+const SHARE_PREFIX = '$share/';
+
 /** Why `filter` is not a valid MQTT topic filter, or undefined when it is. */
 export function filterProblem(filter: string): string | undefined {
   if (filter.length === 0) return 'is empty';
@@ -122,4 +127,16 @@ export function covers(outer: Levels, inner: Levels): boolean {
     }
     if (o !== f) return false;
   }
+}
+
+/** The filter a SUBSCRIBE asks for, with `$share/{group}/` removed, or undefined when invalid. */
+export function subscriptionFilter(filter: string): string | undefined {
+  let f = filter;
+  if (f.startsWith(SHARE_PREFIX)) {
+    const slash = f.indexOf('/', SHARE_PREFIX.length);
+    const group = f.slice(SHARE_PREFIX.length, slash);
+    if (slash === -1 || group === '' || INVALID_NAME.test(group)) return undefined;
+    f = f.slice(slash + 1);
+  }
+  return filterProblem(f) === undefined ? f : undefined;
 }

@@ -12,7 +12,7 @@ import type { RevocationSource } from '../domain/certificate-keys.js';
 import { isKeywayError } from '../domain/errors.js';
 import { formatDevice, isNumId, parseDevice, type DeviceName, type RegistryName } from '../domain/names.js';
 import type { Registry } from '../domain/resources.js';
-import { certificateFields, parseCertificateDer } from '../identity/x509-certificate.js';
+import { certificateFields, certificatePemToDer, parseCertificateDer } from '../identity/x509-certificate.js';
 import { verifyClientChain, type ChainCertificate, type ChainVerdict } from '../identity/x509-chain.js';
 import type { DeviceCredentials, Store } from '../store/store.js';
 import { newDeviceCertificate } from './device-certificates.js';
@@ -143,17 +143,12 @@ function matchingCredential(device: DeviceCredentials, leaf: ChainCertificate, n
   for (const credential of device.credentials) {
     if (!X509_FORMATS.has(credential.publicKey.format) || !isUsable(credential, now)) continue;
     try {
-      if (parseCertificateDerFromPem(credential.publicKey.key)?.equals(leaf.der)) return credential.fingerprint;
+      if (certificatePemToDer(credential.publicKey.key, 'credential').equals(leaf.der)) return credential.fingerprint;
     } catch {
       // A stored credential that no longer parses cannot match.
     }
   }
   return undefined;
-}
-
-function parseCertificateDerFromPem(pem: string): Buffer | undefined {
-  const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
-  return m ? Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64') : undefined;
 }
 
 /**

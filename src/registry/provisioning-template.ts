@@ -6,6 +6,7 @@
  * Applying it can still fail for one certificate (a field it lacks, an id it makes invalid);
  * that failure says exactly which.
  */
+import type { IssuedFields } from '../domain/authorities.js';
 import { fieldError, isKeywayError } from '../domain/errors.js';
 import { isResourceId } from '../domain/names.js';
 import { GATEWAY_TYPES, type GatewayType, type ProvisioningTemplate } from '../domain/resources.js';
@@ -27,12 +28,6 @@ const allowedList = (): string => CERTIFICATE_FIELD_NAMES.join(', ');
  * known (Keyway's own CAs): a template on such a CA may use only those, and naming another is
  * refused when the template is saved rather than when every device is refused at connect.
  */
-export interface IssuedFields {
-  readonly fields: readonly string[];
-  /** For the error, e.g. "Keyway's CA int-line-1". */
-  readonly issuer: string;
-}
-
 /** Which CAs' device certificates have a known subject (by the SHA-256 of the CA certificate's DER). */
 export interface IssuerProfiles {
   issuedFields(caDerSha256s: readonly string[]): Promise<ReadonlyMap<string, IssuedFields>>;

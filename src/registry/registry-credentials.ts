@@ -3,11 +3,12 @@
  * a strong key and not expired, optionally carrying a provisioning template. Their details
  * (x509Details) are computed here, at save time, and stored with them.
  */
+import type { IssuedFields } from '../domain/authorities.js';
 import { certificateKey, type CertificateKey } from '../domain/certificate-keys.js';
 import { fieldError } from '../domain/errors.js';
 import { DEVICE_AUTH_METHODS, LIMITS, type DeviceAuthMethod, type RegistryCredential } from '../domain/resources.js';
 import { certificateDetails, keyStrengthProblem, parseCertificatePem, type ParsedCertificate } from '../identity/x509-certificate.js';
-import { checkProvisioningTemplate, type IssuedFields } from './provisioning-template.js';
+import { checkProvisioningTemplate } from './provisioning-template.js';
 import { checkEnum } from './registry-rules.js';
 
 const FIELD = 'deviceRegistry.credentials';

@@ -1,5 +1,6 @@
 /** The PolicyStore on Kysely, for every dialect. */
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { registryExists } from './registry-scope.js';
 import type { RegistryName } from '../domain/names.js';
 import type { DialectTraits } from './dialect.js';
 import type { PoliciesTable } from './policy-schema.js';
@@ -91,14 +92,7 @@ export class KyselyPolicyStore implements PolicyStore {
   async insertPolicy(r: RegistryName, id: string, document: string, at: Date): Promise<InsertPolicyResult> {
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const registry = await trx
-          .selectFrom('registries')
-          .select('id')
-          .where('project', '=', r.project)
-          .where('location', '=', r.location)
-          .where('id', '=', r.registry)
-          .executeTakeFirst();
-        if (!registry) return 'registry-not-found';
+        if (!(await registryExists(trx, r))) return 'registry-not-found';
         const t = at.getTime();
         await trx
           .insertInto('policies')

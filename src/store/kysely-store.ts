@@ -13,7 +13,9 @@ import { KyselyAuditStore } from './kysely-audit-store.js';
 import { KyselyPolicyStore } from './kysely-policy-store.js';
 import { KyselyServiceAccountStore } from './kysely-service-account-store.js';
 import * as deviceCertificates from './device-certificates-store.js';
-import { normalizeSerial, type CertificateKey } from '../domain/certificate-keys.js';
+import * as registryCrls from './registry-crls-store.js';
+import { registryExists } from './registry-scope.js';
+import type { CertificateKey } from '../domain/certificate-keys.js';
 import {
   encodeNotificationConfigs,
   encodeRegistryCredentials,
@@ -52,8 +54,6 @@ class CertificateTaken extends Error {}
 
 /** How often a write that lost a race for a key is tried again before giving up. */
 const CONFLICT_RETRIES = 5;
-/** Rows per insert of CRL entries: 9 parameters each, far below SQLite's 32766-parameter cap. */
-const CRL_INSERT_BATCH = 500;
 
 export class KyselyStore implements Store {
   readonly pki: KyselyPkiStore;
@@ -164,13 +164,7 @@ export class KyselyStore implements Store {
           .limit(1)
           .executeTakeFirst();
         if (device) return 'not-empty';
-        for (const table of ['registry_crl_entries', 'registry_crls'] as const)
-          await trx
-            .deleteFrom(table)
-            .where('project', '=', name.project)
-            .where('location', '=', name.location)
-            .where('registry_id', '=', name.registry)
-            .execute();
+        await registryCrls.deleteRegistryCrlsIn(trx, name);
         const result = await trx
           .deleteFrom('registries')
           .where('project', '=', name.project)
@@ -186,83 +180,14 @@ export class KyselyStore implements Store {
     }
   }
 
-  // ---- registry CRLs ------------------------------------------------------------------------
+  // ---- registry CRLs (registry-crls-store.ts) ----------------------------------------------
 
-  async replaceRegistryCrl(registry: RegistryName, crl: RegistryCrlUpload): Promise<ReplaceRegistryCrlResult> {
-    const issuer = crl.issuerSpkiSha256.toLowerCase();
-    const crlNumber = crl.crlNumber === undefined ? null : crl.crlNumber.toString();
-    const uploadedAt = crl.uploadedAt.getTime();
-    // Duplicate serials in one CRL collapse to one row (the primary key would refuse them).
-    const entries = new Map(crl.entries.map((e) => [normalizeSerial(e.serial), e.revocationTime.getTime()]));
-    try {
-      return await this.db.transaction().execute(async (trx): Promise<ReplaceRegistryCrlResult> => {
-        if (!(await this.#registryExists(trx, registry))) return { status: 'registry-not-found' };
-        const stored = await trx
-          .selectFrom('registry_crls')
-          .select('crl_number')
-          .where('project', '=', registry.project)
-          .where('location', '=', registry.location)
-          .where('registry_id', '=', registry.registry)
-          .where('issuer_spki_sha256', '=', issuer)
-          .executeTakeFirst();
-        if (stored?.crl_number != null && crl.crlNumber !== undefined && BigInt(stored.crl_number) > crl.crlNumber)
-          return { status: 'stale', storedCrlNumber: BigInt(stored.crl_number) };
-        await trx
-          .deleteFrom('registry_crl_entries')
-          .where('project', '=', registry.project)
-          .where('location', '=', registry.location)
-          .where('registry_id', '=', registry.registry)
-          .where('issuer_spki_sha256', '=', issuer)
-          .execute();
-        await trx
-          .deleteFrom('registry_crls')
-          .where('project', '=', registry.project)
-          .where('location', '=', registry.location)
-          .where('registry_id', '=', registry.registry)
-          .where('issuer_spki_sha256', '=', issuer)
-          .execute();
-        const key = { project: registry.project, location: registry.location, registry_id: registry.registry, issuer_spki_sha256: issuer };
-        await trx.insertInto('registry_crls').values({ ...key, crl_number: crlNumber, uploaded_at: uploadedAt }).execute();
-        const rows = [...entries].map(([serial, revokedAt]) => ({
-          ...key,
-          serial,
-          revocation_time: revokedAt,
-          crl_number: crlNumber,
-          uploaded_at: uploadedAt,
-        }));
-        // Bounded batches: SQLite caps the number of bound parameters per statement.
-        for (let i = 0; i < rows.length; i += CRL_INSERT_BATCH)
-          await trx.insertInto('registry_crl_entries').values(rows.slice(i, i + CRL_INSERT_BATCH)).execute();
-        return { status: 'replaced' };
-      });
-    } catch (e) {
-      if (this.traits.isForeignKeyViolation(e)) return { status: 'registry-not-found' };
-      throw e;
-    }
+  replaceRegistryCrl(registry: RegistryName, crl: RegistryCrlUpload): Promise<ReplaceRegistryCrlResult> {
+    return registryCrls.replaceRegistryCrl(this.db, this.traits, registry, crl);
   }
 
-  async revokedInRegistry(registry: RegistryName, keys: readonly CertificateKey[]): Promise<Set<CertificateKey>> {
-    const wanted = new Map<string, CertificateKey>();
-    for (const key of keys) {
-      const m = /^serial:([0-9a-f]+)\/([0-9a-f]+)$/.exec(key);
-      if (m) wanted.set(`${m[1]}/${m[2]}`, key);
-    }
-    const revoked = new Set<CertificateKey>();
-    if (wanted.size === 0) return revoked;
-    const serials = [...new Set([...wanted.keys()].map((k) => k.slice(k.indexOf('/') + 1)))];
-    const rows = await this.db
-      .selectFrom('registry_crl_entries')
-      .select(['issuer_spki_sha256', 'serial'])
-      .where('project', '=', registry.project)
-      .where('location', '=', registry.location)
-      .where('registry_id', '=', registry.registry)
-      .where('serial', 'in', serials)
-      .execute();
-    for (const row of rows) {
-      const key = wanted.get(`${row.issuer_spki_sha256}/${row.serial}`);
-      if (key !== undefined) revoked.add(key);
-    }
-    return revoked;
+  revokedInRegistry(registry: RegistryName, keys: readonly CertificateKey[]): Promise<Set<CertificateKey>> {
+    return registryCrls.revokedInRegistry(this.db, registry, keys);
   }
 
   // ---- devices ------------------------------------------------------------------------------
@@ -273,7 +198,7 @@ export class KyselyStore implements Store {
     if (numId === undefined) throw new Error(`store: numeric id ${device.numId} is out of range`);
     try {
       return await this.db.transaction().execute(async (trx): Promise<InsertDeviceResult> => {
-        if (!(await this.#registryExists(trx, name))) return 'registry-not-found';
+        if (!(await registryExists(trx, name))) return 'registry-not-found';
         if (await this.#deviceRow(trx, name, { id: name.device })) return 'id-taken';
         const sameNumId = await trx.selectFrom('devices').select('num_id').where('num_id', '=', numId).executeTakeFirst();
         if (sameNumId) return 'num-id-taken';
@@ -607,17 +532,6 @@ export class KyselyStore implements Store {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
-
-  async #registryExists(db: Db, name: RegistryName): Promise<boolean> {
-    const row = await db
-      .selectFrom('registries')
-      .select('id')
-      .where('project', '=', name.project)
-      .where('location', '=', name.location)
-      .where('id', '=', name.registry)
-      .executeTakeFirst();
-    return row !== undefined;
-  }
 
   async #deviceRow(db: Db, registry: RegistryName, ref: DeviceRef): Promise<DeviceRow | undefined> {
     let q = db
