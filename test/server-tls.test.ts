@@ -28,7 +28,7 @@ async function start(overrides: PartialConfig = {}) {
   const { logger, lines } = capturingLogger();
   const config = loadConfig({
     env: {},
-    overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, ...overrides },
+    overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 }, ...overrides },
   });
   return { server: await startServer(config, logger), lines, dataDir };
 }

@@ -64,6 +64,17 @@ export interface ServiceIdentityChanged {
   readonly reason: 'key-revoked' | 'disabled' | 'deleted' | 'bindings-changed';
 }
 
+/**
+ * A device was unbound from a gateway (or the gateway's auth method changed): a gateway
+ * connection that has the device attached re-checks the attachment and detaches it when it no
+ * longer holds.
+ */
+export interface GatewayBindingChanged {
+  readonly gateway: DeviceKey;
+  readonly device: DeviceKey;
+  readonly bound: boolean;
+}
+
 export interface CommandRequest {
   readonly device: DeviceKey;
   readonly subfolder?: string;
@@ -84,6 +95,8 @@ export interface Bus {
   onPoliciesChanged(listener: (event: PoliciesChanged) => void): () => void;
   publishServiceIdentityChanged(event: ServiceIdentityChanged): void;
   onServiceIdentityChanged(listener: (event: ServiceIdentityChanged) => void): () => void;
+  publishGatewayBindingChanged(event: GatewayBindingChanged): void;
+  onGatewayBindingChanged(listener: (event: GatewayBindingChanged) => void): () => void;
   /** Asks whichever node holds the device's connection to deliver a command. */
   sendCommand(request: CommandRequest): Promise<CommandOutcome>;
   /** Registers the node's command handler (the broker); returns an unregister function. */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked, PoliciesChanged, ServiceIdentityChanged } from './bus.js';
+import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked, GatewayBindingChanged, PoliciesChanged, ServiceIdentityChanged } from './bus.js';
 
 /** The single-node bus: listeners are called synchronously in the publishing process. */
 export class LocalBus implements Bus {
@@ -49,6 +49,15 @@ export class LocalBus implements Bus {
   onServiceIdentityChanged(listener: (event: ServiceIdentityChanged) => void): () => void {
     this.#events.on('service-identity-changed', listener);
     return () => this.#events.off('service-identity-changed', listener);
+  }
+
+  publishGatewayBindingChanged(event: GatewayBindingChanged): void {
+    this.#events.emit('gateway-binding-changed', event);
+  }
+
+  onGatewayBindingChanged(listener: (event: GatewayBindingChanged) => void): () => void {
+    this.#events.on('gateway-binding-changed', listener);
+    return () => this.#events.off('gateway-binding-changed', listener);
   }
 
   async sendCommand(request: CommandRequest): Promise<CommandOutcome> {

@@ -41,6 +41,12 @@ export interface Config {
   /** Extra DNS names or IP addresses for the server certificate, beside localhost and 127.0.0.1. */
   readonly hostnames: readonly string[];
   readonly mqtt: MqttListenerConfig;
+  /**
+   * The device HTTPS listener: the Cloud IoT Core device HTTP bridge (`/v1/…:publishEvent`,
+   * `:setState`, `/config`) and MQTT over secure WebSockets on `/mqtt`. TLS only, like every
+   * device listener.
+   */
+  readonly http: ListenerConfig;
   readonly api: ListenerConfig;
   /**
    * Operator-provided server certificates (PEM files, reloaded when they change): `certificates`
@@ -78,7 +84,7 @@ export type PartialConfig = {
       : Config[K];
 };
 
-export const DEFAULT_PORTS = { mqtt: 8883, api: 9443 } as const;
+export const DEFAULT_PORTS = { mqtt: 8883, http: 8443, api: 9443 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -91,6 +97,7 @@ function defaults(): Config {
     dataDir: resolve('keyway-data'),
     hostnames: [],
     mqtt: { host: '0.0.0.0', port: DEFAULT_PORTS.mqtt },
+    http: { host: '0.0.0.0', port: DEFAULT_PORTS.http },
     api: { host: '0.0.0.0', port: DEFAULT_PORTS.api },
     tls: {},
     logLevel: 'info',
@@ -134,6 +141,12 @@ function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
     out.mqtt = { ...out.mqtt, alpn };
   } else if (env.KEYWAY_MQTT_ALPN_HOST) {
     throw new ConfigError('KEYWAY_MQTT_ALPN_HOST needs KEYWAY_MQTT_ALPN_PORT');
+  }
+  if (env.KEYWAY_HTTP_HOST || env.KEYWAY_HTTP_PORT) {
+    out.http = {
+      ...(env.KEYWAY_HTTP_HOST ? { host: env.KEYWAY_HTTP_HOST } : {}),
+      ...(env.KEYWAY_HTTP_PORT ? { port: port('KEYWAY_HTTP_PORT', env.KEYWAY_HTTP_PORT) } : {}),
+    };
   }
   if (env.KEYWAY_API_HOST || env.KEYWAY_API_PORT) {
     out.api = {
@@ -190,6 +203,7 @@ function merge(base: Config, layer: PartialConfig): Config {
     hostnames: layer.hostnames ?? base.hostnames,
     mqtt: { ...base.mqtt, ...layer.mqtt },
     // A layer's alpn object is whole (port required), so it replaces the one below it.
+    http: { ...base.http, ...layer.http },
     api: { ...base.api, ...layer.api },
     tls: { ...base.tls, ...layer.tls },
     logLevel: layer.logLevel ?? base.logLevel,

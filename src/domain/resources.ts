@@ -55,7 +55,34 @@ export const LIMITS = {
   pageSizeMax: 500,
   pageSizeDefault: 100,
   registryCredentials: 10,
+  /** Gateways (reference §1.10). */
+  devicesBoundPerGateway: 10_000,
+  gatewaysPerDevice: 10,
+  devicesAttachedPerGateway: 1_000,
 } as const;
+
+/** The device-plane protocols a registry may switch off one by one (mqttConfig, httpConfig). */
+export type DeviceProtocol = 'mqtt' | 'http';
+
+/**
+ * Device-plane rate limits (Keyway's extension of DeviceRegistry, `rateLimits`): the defaults
+ * follow reference §1.11; a registry may set any of them. Enforced the same way on MQTT and HTTP
+ * (registry/device-quotas.ts).
+ */
+export interface RateLimits {
+  /** State updates per device per second (Cloud IoT Core: 1). */
+  readonly stateUpdatesPerSecond: number;
+  /** Telemetry messages per second of one MQTT connection, or of one device over HTTP (100). */
+  readonly telemetryMessagesPerSecond: number;
+  /** Telemetry payload bytes per second per device (512 KiB). */
+  readonly telemetryBytesPerSecond: number;
+  /** New MQTT connections per device per second. */
+  readonly connectionsPerSecond: number;
+  /** MQTT connections and HTTP requests of all the registry's devices per minute (60,000). */
+  readonly registryConnectionsPerMinute: number;
+  /** Telemetry and state publishes of all the registry's devices per minute (60,000). */
+  readonly registryPublishesPerMinute: number;
+}
 
 export interface NotificationConfig {
   readonly pubsubTopicName: string;
@@ -114,6 +141,8 @@ export interface Registry {
   readonly mqttEnabledState: MqttState;
   readonly httpEnabledState: HttpState;
   readonly logLevel: LogLevel;
+  /** Only the limits the operator set; the rest take DEFAULT_RATE_LIMITS (registry/device-quotas). */
+  readonly rateLimits?: Partial<RateLimits>;
 }
 
 export interface PublicKeyCredential {

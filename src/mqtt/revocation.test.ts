@@ -1,3 +1,4 @@
+import { DEFAULT_RATE_LIMITS } from '../registry/device-quotas.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceRevoked } from '../bus/bus.js';
@@ -20,7 +21,7 @@ const jwt = (fingerprint: string, key = KEY): AuthenticatedDevice => ({
   name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
   numId: '1',
   credentialFingerprint: fingerprint,
-  tokenExpiresAt: new Date(0),
+  rateLimits: DEFAULT_RATE_LIMITS, tokenExpiresAt: new Date(0),
 });
 
 /** A connection of device KEY with certificate `ff`, whose chain has `revocationKeys`. */
@@ -32,7 +33,7 @@ const certificateDevice = (revocationKeys: string[] = ['cert:ff']): Authenticate
   certificateFingerprint: 'ff',
   revocationKeys,
   notAfter: new Date(0),
-  provisioned: false,
+  provisioned: false, rateLimits: DEFAULT_RATE_LIMITS,
 });
 
 describe('revocation', () => {

@@ -7,6 +7,7 @@
  * Every refusal has a reason and is logged with the certificate's fingerprint, subject, issuer.
  */
 import { createHash } from 'node:crypto';
+import { DEFAULT_RATE_LIMITS } from './device-quotas.js';
 import type { Logger } from 'pino';
 import type { RevocationSource } from '../domain/certificate-keys.js';
 import { isKeywayError } from '../domain/errors.js';
@@ -135,6 +136,8 @@ function authenticated(device: DeviceCredentials, verdict: Verified, provisioned
     revocationKeys: verdict.revocationKeys,
     notAfter: verdict.notAfter,
     provisioned,
+    // Replaced by the registry's own limits (rate limits work).
+    rateLimits: DEFAULT_RATE_LIMITS,
   };
 }
 

@@ -38,6 +38,7 @@ import { ActivityBuffer, withActivity, type Activity } from './activity-buffer.j
 import type {
   CertificateAuthenticatedDevice,
   DeviceAuthResult,
+  GatewayDelegatedDevice,
   DeviceGateway,
   DeviceInput,
   DeviceManager,
@@ -428,6 +429,25 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       chain,
       now,
     );
+  }
+
+  // ---- gateways -------------------------------------------------------------------------------
+  // PLACEHOLDER: replaced by the gateway bindings work (registry/gateway-bindings.ts).
+
+  async bindDeviceToGateway(_registry: RegistryName, _gatewayId: string, _deviceId: string): Promise<void> {
+    throw new KeywayError('UNIMPLEMENTED', 'gateway bindings are not available yet');
+  }
+
+  async unbindDeviceFromGateway(_registry: RegistryName, _gatewayId: string, _deviceId: string): Promise<void> {
+    throw new KeywayError('UNIMPLEMENTED', 'gateway bindings are not available yet');
+  }
+
+  async authorizeGatewayDevice(): Promise<DeviceAuthResult<GatewayDelegatedDevice>> {
+    return { ok: false, reason: 'gateways are not available yet' };
+  }
+
+  async checkGatewayRelay(): Promise<{ readonly ok: false; readonly reason: string }> {
+    return { ok: false, reason: 'gateways are not available yet' };
   }
 
   // ---- device certificates (device-certificates.ts) -----------------------------------------

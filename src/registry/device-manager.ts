@@ -11,7 +11,10 @@ import type {
   DeviceAuthMethod,
   DeviceState,
   EventNotificationConfig,
+  DeviceProtocol,
+  GatewayAuthMethod,
   GatewayConfig,
+  GatewayType,
   HttpState,
   LogLevel,
   MqttState,
@@ -19,6 +22,7 @@ import type {
   Page,
   PageRequest,
   Registry,
+  RateLimits,
   RegistryCredential,
   Status,
 } from '../domain/resources.js';
@@ -36,6 +40,8 @@ export interface RegistryInput {
   /** CA certificates (with optional provisioning templates); `x509Details` is ignored on input. */
   readonly credentials?: readonly RegistryCredential[];
   readonly deviceAuthMethod?: DeviceAuthMethod;
+  /** Only the limits to set; absent ones take the defaults. */
+  readonly rateLimits?: Partial<RateLimits>;
 }
 
 /** Update-mask paths accepted by patchRegistry (snake_case or camelCase, as Google accepted both). */
@@ -48,7 +54,8 @@ export type RegistryMaskPath =
   | 'http_config.http_enabled_state'
   | 'log_level'
   | 'credentials'
-  | 'device_auth_method';
+  | 'device_auth_method'
+  | 'rate_limits';
 
 export interface DeviceInput {
   readonly credentials?: readonly DeviceCredential[];
@@ -67,9 +74,21 @@ export type DeviceMaskPath =
   | 'log_level'
   | 'gateway_config.gateway_auth_method';
 
+/**
+ * `gatewayListOptions` of devices.list: a oneof (reference §3.5). Ids may be numeric ids.
+ * - `gatewayType`: only gateways (GATEWAY) or only non-gateways (NON_GATEWAY);
+ * - `associationsGatewayId`: the devices bound to that gateway;
+ * - `associationsDeviceId`: the gateways that device is bound to.
+ */
+export type GatewayListOptions =
+  | { readonly gatewayType: Exclude<GatewayType, 'GATEWAY_TYPE_UNSPECIFIED'> }
+  | { readonly associationsGatewayId: string }
+  | { readonly associationsDeviceId: string };
+
 export interface ListDevicesRequest extends PageRequest {
   readonly deviceIds?: readonly string[];
   readonly deviceNumIds?: readonly string[];
+  readonly gatewayListOptions?: GatewayListOptions;
 }
 
 export interface DeviceManager {
@@ -92,6 +111,16 @@ export interface DeviceManager {
   listDevices(registry: RegistryName, request: ListDevicesRequest): Promise<Page<Device>>;
   patchDevice(name: DeviceName, input: DeviceInput, updateMask: readonly string[]): Promise<Device>;
   deleteDevice(name: DeviceName): Promise<void>;
+
+  /**
+   * Binds a device to a gateway of the same registry (either may be named by numeric id).
+   * The gateway must be a GATEWAY, the device must not be one; binding twice is a no-op.
+   * At most LIMITS.devicesBoundPerGateway per gateway and LIMITS.gatewaysPerDevice per device
+   * (RESOURCE_EXHAUSTED beyond).
+   */
+  bindDeviceToGateway(registry: RegistryName, gatewayId: string, deviceId: string): Promise<void>;
+  /** NOT_FOUND when not bound. A gateway connection that has the device attached by association loses it at once. */
+  unbindDeviceFromGateway(registry: RegistryName, gatewayId: string, deviceId: string): Promise<void>;
 
   /** `versionToUpdate` 0 = unconditional; otherwise FAILED_PRECONDITION when it is not current. */
   modifyCloudToDeviceConfig(name: DeviceName, versionToUpdate: number, binaryData: Buffer): Promise<DeviceConfig>;
@@ -120,6 +149,10 @@ interface DeviceIdentity {
   /** Resolved: `name.device` is the id even if the client id used the numeric id. */
   readonly name: DeviceName;
   readonly numId: string;
+  /** Present when the device is a gateway (gatewayType GATEWAY): how devices may use it. */
+  readonly gateway?: { readonly authMethod: GatewayAuthMethod };
+  /** The registry's rate limits, defaults filled in, as read at authentication. */
+  readonly rateLimits: RateLimits;
 }
 
 /** A device whose JWT was verified on connect. */
@@ -152,7 +185,21 @@ export interface CertificateAuthenticatedDevice extends DeviceIdentity {
 
 export type AuthenticatedDevice = JwtAuthenticatedDevice | CertificateAuthenticatedDevice;
 
-export type DeviceAuthResult<D extends AuthenticatedDevice = AuthenticatedDevice> =
+/**
+ * A device a gateway may act for (MQTT attach, HTTP `gatewayInfo`), admitted by the gateway's
+ * `gatewayAuthMethod` (reference §1.10): by its binding to the gateway, by its own JWT, or both.
+ */
+export interface GatewayDelegatedDevice extends Omit<DeviceIdentity, 'gateway'> {
+  readonly method: 'gateway';
+  /** The gateway it was admitted through. */
+  readonly gatewayKey: DeviceKey;
+  /** Whether a binding admitted it: unbinding then ends the attachment. */
+  readonly byAssociation: boolean;
+  /** Set when its own JWT admitted it: the credential that verified the token, and the token's `exp`. */
+  readonly token?: { readonly credentialFingerprint: string; readonly expiresAt: Date };
+}
+
+export type DeviceAuthResult<D extends AuthenticatedDevice | GatewayDelegatedDevice = AuthenticatedDevice> =
   | { readonly ok: true; readonly device: D }
   /** `reason` is for the log only; the device learns nothing but "not authorised". */
   | { readonly ok: false; readonly reason: string };
@@ -162,15 +209,44 @@ export type DeviceAuthResult<D extends AuthenticatedDevice = AuthenticatedDevice
  * (`last*Time`) may be written behind, batched, as Cloud IoT Core documented them to be.
  */
 export interface DeviceGateway {
-  /** `clientId` is the full device path (id or numeric id); `token` the device JWT. */
-  authenticateJwt(clientId: string, token: string, now?: Date): Promise<DeviceAuthResult<JwtAuthenticatedDevice>>;
+  /**
+   * `clientId` is the full device path (id or numeric id); `token` the device JWT. `protocol`
+   * (default 'mqtt') is refused when the registry switched it off (mqttConfig, httpConfig).
+   */
+  authenticateJwt(clientId: string, token: string, now?: Date, protocol?: DeviceProtocol): Promise<DeviceAuthResult<JwtAuthenticatedDevice>>;
+  /**
+   * May the authenticated `gateway` act for the device `deviceId` (id or numeric id) of its own
+   * registry? By the gateway's auth method: ASSOCIATION_ONLY needs a binding, DEVICE_AUTH_TOKEN_ONLY
+   * the device's JWT in `token` (verified as on connect, same registry/protocol rules), the third
+   * both; UNSPECIFIED admits nobody. The device must exist, not be blocked, not be a gateway. On
+   * success records `gatewayConfig.lastAccessedGatewayId/Time` on the device (written behind).
+   */
+  authorizeGatewayDevice(
+    gateway: AuthenticatedDevice,
+    deviceId: string,
+    token: string | undefined,
+    protocol: DeviceProtocol,
+    now?: Date,
+  ): Promise<DeviceAuthResult<GatewayDelegatedDevice>>;
+  /**
+   * HTTP `gatewayInfo.gatewayId`: `device` authenticated with its own JWT says it relays through
+   * the gateway `gatewayId` (id or numeric id) of its registry. Refused unless that is a GATEWAY
+   * that is not blocked, whose auth method is not UNSPECIFIED, and, when the method needs an
+   * association, the device is bound to it. Records lastAccessedGatewayId/Time on success.
+   */
+  checkGatewayRelay(device: AuthenticatedDevice, gatewayId: string, now?: Date): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }>;
   /**
    * `chain` is what the client presented in its TLS handshake, leaf first, as DER (the handshake
    * already proved possession of the leaf's key). Verifies it against the CAs of the registry
    * `clientId` names, the certificate's registration and state, and revocations; may create the
    * device when a registry CA allows just-in-time provisioning. Every refusal has a reason.
    */
-  authenticateCertificate(clientId: string, chain: readonly Buffer[], now?: Date): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>>;
+  authenticateCertificate(
+    clientId: string,
+    chain: readonly Buffer[],
+    now?: Date,
+    protocol?: DeviceProtocol,
+  ): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>>;
   recordHeartbeat(device: DeviceKey, at: Date): void;
   recordEvent(device: DeviceKey, at: Date): void;
   /** Stores the state (10 kept; 64 KB limit is the caller's to enforce before). */
@@ -179,4 +255,15 @@ export interface DeviceGateway {
   recordConfigSent(device: DeviceKey, version: number, at: Date): void;
   recordConfigAck(device: DeviceKey, version: number, at: Date): Promise<void>;
   recordError(device: DeviceKey, status: Status, at: Date): void;
+}
+
+/**
+ * Where device data goes once accepted, whatever protocol brought it (the broker's backend
+ * namespace: backend subscribers, later routes). The HTTP bridge hands events and state here
+ * after storing the state, as the broker does for MQTT.
+ */
+export interface DeviceMessageSink {
+  /** `subfolder` is the text after `events/`, absent for the default topic. */
+  publishEvent(device: AuthenticatedDevice | GatewayDelegatedDevice, payload: Buffer, subfolder?: string): void;
+  publishState(device: AuthenticatedDevice | GatewayDelegatedDevice, payload: Buffer): void;
 }

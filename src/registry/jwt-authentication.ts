@@ -4,6 +4,7 @@
  * refusal has a reason for the log; the device itself learns nothing but "not authorised".
  */
 import type { Logger } from 'pino';
+import { DEFAULT_RATE_LIMITS } from './device-quotas.js';
 import { formatDevice, isNumId, parseDevice } from '../domain/names.js';
 import { isKeywayError } from '../domain/errors.js';
 import { CredentialKeyCache } from '../identity/credential-key-cache.js';
@@ -68,6 +69,8 @@ export async function authenticateDeviceJwt(
       numId: device.numId,
       credentialFingerprint: verified.key.fingerprint,
       tokenExpiresAt: verified.expiresAt,
+      // Replaced by the registry's own limits (rate limits work).
+      rateLimits: DEFAULT_RATE_LIMITS,
     },
   };
 }

@@ -10,7 +10,7 @@ import { openListenerWarning, welcome } from './serve.js';
 
 const quiet = pino({ level: 'silent' });
 const configFor = (dataDir: string) =>
-  loadConfig({ env: {}, overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 } } });
+  loadConfig({ env: {}, overrides: { dataDir, mqtt: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, api: { host: '127.0.0.1', port: 0 } } });
 
 test('first start bootstraps the data directory; later starts reuse it', async () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'keyway-server-')), 'keyway-data');

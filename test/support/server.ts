@@ -53,6 +53,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     overrides: {
       dataDir,
       mqtt: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
       api: { host: '127.0.0.1', port: 0 },
       logLevel: 'silent',
       ...(devOpenListener ? { devOpenListener: { host: '127.0.0.1', port: 0 } } : {}),
