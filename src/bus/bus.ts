@@ -65,13 +65,14 @@ export interface ServiceIdentityChanged {
 }
 
 /**
- * A device was unbound from a gateway (or the gateway's auth method changed): a gateway
- * connection that has the device attached re-checks the attachment and detaches it when it no
- * longer holds.
+ * A gateway's associations changed. With `device`: that device was bound (`bound` true) or
+ * unbound; a gateway connection that has it attached by association (GatewayDelegatedDevice
+ * `byAssociation`) detaches it at once when unbound. Without `device`: the gateway's auth method
+ * changed (or it was deleted), and every attachment of its connection ends; the devices may attach again.
  */
 export interface GatewayBindingChanged {
   readonly gateway: DeviceKey;
-  readonly device: DeviceKey;
+  readonly device?: DeviceKey;
   readonly bound: boolean;
 }
 
