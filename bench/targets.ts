@@ -133,7 +133,7 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
   // BENCH_KEYWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker alone.
   const nodeArgs = (process.env.BENCH_KEYWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = track(spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort)], {
-    env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
+    env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_HTTP_HOST: '127.0.0.1', KEYWAY_HTTP_PORT: '0', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   }));
   const ca = await (async () => {

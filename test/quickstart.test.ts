@@ -15,6 +15,7 @@ const root = resolve(fileURLToPath(import.meta.url), '..', '..');
 const cliMain = join(root, 'src', 'cli', 'main.ts');
 const tsx = import.meta.resolve('tsx');
 const hasMosquittoClients = spawnSync('mosquitto_pub', ['--help']).error === undefined;
+const hasCurl = spawnSync('curl', ['--version']).error === undefined;
 
 let work: string;
 let ts: TestServer;
@@ -97,6 +98,18 @@ test('keys, registry, device, telemetry, config, command and describe, as in the
   );
   assert.equal(pub.code, 0, pub.stderr);
   assert.match(await backend.output, /registries\/fleet\/devices\/dev1\/events hello/);
+
+  if (hasCurl) {
+    // The same event over HTTPS, as the README's curl sends it.
+    const url = `https://localhost:${ts.server.httpPort}/v1/${clientId}:publishEvent`;
+    const curl = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile('curl', ['-sS', '--cacert', 'keyway-data/pki/ca.crt', '-H', `authorization: Bearer ${token}`, '-d', '{"binary_data": "aGVsbG8="}', url], { cwd: work }, (error, stdout, stderr) =>
+        done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.equal(curl.stdout, '{}');
+  }
 
   // The device listens for its config and commands (-C 2: the current config, then the command).
   const device = mosquittoSub([...common, '-i', clientId, '-u', 'unused', '-P', token, '-t', '/devices/dev1/config', '-t', '/devices/dev1/commands/#', '-q', '1', '-C', '3', '-v']);

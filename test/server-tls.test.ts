@@ -122,7 +122,7 @@ describe('server TLS', () => {
       copyFileSync(staged.certFile, ecFiles.certFile);
       const expected = new X509Certificate(next.ec.pem).fingerprint256;
       const alpnPort = server.mqttAlpnPort as number;
-      for (const port of [server.mqttPort, server.apiPort, alpnPort]) {
+      for (const port of [server.mqttPort, server.apiPort, server.httpPort, alpnPort]) {
         await eventually(async () => {
           const alpn = port === alpnPort ? { ALPNProtocols: ['mqtt'] } : {};
           const seen = await peerCertificate(port, next.root.pem, { ...EC_ONLY, ...alpn, ...noHostCheck });

@@ -308,8 +308,16 @@ describe('admin API', () => {
       assertViolation(await call('GET', `${REG}/devices?deviceNumIds=abc`), 'deviceNumIds[0]');
     });
 
-    it('answers gateway list options with 501 UNIMPLEMENTED', async () => {
-      assertEnvelope(await call('GET', `${REG}/devices?gatewayListOptions.gatewayType=GATEWAY`), 501, 'UNIMPLEMENTED');
+    it('filters devices by gateway list options, one at a time', async () => {
+      const gateways = json<{ devices?: ApiDevice[] }>(await call('GET', `${REG}/devices?gatewayListOptions.gatewayType=GATEWAY`));
+      assert.ok(!gateways.devices?.some((x) => x.id === 'dev1'), 'dev1 is no gateway');
+      const others = json<{ devices?: ApiDevice[] }>(await call('GET', `${REG}/devices?gatewayListOptions.gatewayType=NON_GATEWAY`));
+      assert.ok(others.devices?.some((x) => x.id === 'dev1'));
+      assertViolation(await call('GET', `${REG}/devices?gatewayListOptions.gatewayType=BRIDGE`), 'gatewayListOptions.gatewayType');
+      assertViolation(
+        await call('GET', `${REG}/devices?gatewayListOptions.gatewayType=GATEWAY&gatewayListOptions.associationsDeviceId=dev1`),
+        'gatewayListOptions.associationsDeviceId',
+      );
     });
 
     it('patches only the fields in updateMask and ignores output-only fields', async () => {

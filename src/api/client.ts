@@ -94,6 +94,15 @@ export interface ListDevicesOptions extends PageOptions {
   readonly deviceNumIds?: readonly string[];
   /** Device fields to return beside id, name and numId (snake_case or lowerCamelCase). */
   readonly fieldMask?: readonly string[];
+  /**
+   * At most one: only gateways or only non-gateways, the devices bound to a gateway, or the
+   * gateways a device is bound to (ids or numeric ids). The server refuses more than one.
+   */
+  readonly gatewayListOptions?: {
+    readonly gatewayType?: 'GATEWAY' | 'NON_GATEWAY';
+    readonly associationsGatewayId?: string;
+    readonly associationsDeviceId?: string;
+  };
 }
 
 export interface AuditListOptions extends PageOptions {
@@ -224,6 +233,9 @@ export class AdminClient {
       deviceIds: options.deviceIds,
       deviceNumIds: options.deviceNumIds,
       fieldMask: options.fieldMask?.length ? options.fieldMask.join(',') : undefined,
+      'gatewayListOptions.gatewayType': options.gatewayListOptions?.gatewayType,
+      'gatewayListOptions.associationsGatewayId': options.gatewayListOptions?.associationsGatewayId,
+      'gatewayListOptions.associationsDeviceId': options.gatewayListOptions?.associationsDeviceId,
       pageSize: options.pageSize,
       pageToken: options.pageToken,
     });
@@ -277,6 +289,18 @@ export class AdminClient {
     const q = queryString({ numStates });
     const r = await this.#call<ApiListDeviceStatesResponse>('GET', `/v1/${devicePath(asDevice(name))}/states${q}`);
     return [...(r.deviceStates ?? [])];
+  }
+
+  // -- Gateways --------------------------------------------------------------------------------
+
+  /** Either id may be a numeric id; binding twice changes nothing. */
+  async bindDeviceToGateway(parent: Name<RegistryName>, gatewayId: string, deviceId: string): Promise<void> {
+    await this.#call('POST', `/v1/${registryPath(asRegistry(parent))}:bindDeviceToGateway`, { gatewayId, deviceId });
+  }
+
+  /** NOT_FOUND when the device is not bound to the gateway. */
+  async unbindDeviceFromGateway(parent: Name<RegistryName>, gatewayId: string, deviceId: string): Promise<void> {
+    await this.#call('POST', `/v1/${registryPath(asRegistry(parent))}:unbindDeviceFromGateway`, { gatewayId, deviceId });
   }
 
   // -- Device certificates ---------------------------------------------------------------------

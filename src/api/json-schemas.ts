@@ -16,6 +16,7 @@ import {
   MQTT_STATES,
   PUBLIC_KEY_FORMATS,
 } from '../domain/resources.js';
+import { RATE_LIMIT_FIELDS, RATE_LIMIT_MAXIMA } from '../domain/rate-limits.js';
 
 export type JsonSchema = { readonly [keyword: string]: unknown };
 
@@ -113,6 +114,14 @@ export const RegistryCredentialSchema = object('RegistryCredential', {
   provisioningTemplate: ProvisioningTemplateSchema,
 }, ['publicKeyCertificate']);
 
+/** Keyway's extension: the registry's device-plane rate limits; only those set are stored and returned. */
+export const RateLimitsSchema = object(
+  'RateLimits',
+  Object.fromEntries(
+    RATE_LIMIT_FIELDS.map((f) => [f, { type: 'integer', minimum: 1, maximum: RATE_LIMIT_MAXIMA[f] }]),
+  ),
+);
+
 export const DeviceRegistrySchema = object('DeviceRegistry', {
   id: string(255),
   name: string(1024),
@@ -123,6 +132,7 @@ export const DeviceRegistrySchema = object('DeviceRegistry', {
   logLevel: enumOf(LOG_LEVELS),
   credentials: { type: 'array', maxItems: LIMITS.registryCredentials, items: RegistryCredentialSchema },
   deviceAuthMethod: enumOf(DEVICE_AUTH_METHODS),
+  rateLimits: RateLimitsSchema,
 });
 
 export const UploadCrlRequestSchema = object('UploadCrlRequest', { crl: string(1024 * 1024) }, ['crl']);

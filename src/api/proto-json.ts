@@ -3,6 +3,7 @@
  * in, bytes as base64 (standard or URL-safe in), RFC 3339 times, enums by name, default values
  * omitted on output.
  */
+import { base64Problem, decodeBase64 } from '../domain/base64.js';
 import { fieldError } from '../domain/errors.js';
 import { formatDevice, formatRegistry } from '../domain/names.js';
 import type {
@@ -74,15 +75,9 @@ export function bytesToJson(data: Buffer): string {
  * the Python samples send URL-safe). Anything else is refused rather than decoded leniently.
  */
 export function decodeBytes(field: string, value: string): Buffer {
-  const fail = (why: string): never => {
-    throw fieldError(field, `Base64 decoding failed: ${why}`);
-  };
-  const body = value.replace(/={1,2}$/, '');
-  if (!/^[A-Za-z0-9+/_-]*$/.test(body)) fail('characters outside the base64 alphabets');
-  if (/[+/]/.test(body) && /[-_]/.test(body)) fail('mixes the standard and URL-safe alphabets');
-  if (body.length % 4 === 1) fail('the length is not that of any base64 text');
-  if (body.length !== value.length && value.length % 4 !== 0) fail('wrong padding');
-  return Buffer.from(body.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  const problem = base64Problem(value);
+  if (problem) throw fieldError(field, `Base64 decoding failed: ${problem}`);
+  return decodeBase64(value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +103,7 @@ export function registryToJson(r: Registry): ApiDeviceRegistry {
     ...only('logLevel', r.logLevel, r.logLevel !== 'LOG_LEVEL_UNSPECIFIED'),
     ...only('credentials', r.credentials.map(registryCredentialToJson), r.credentials.length > 0),
     ...only('deviceAuthMethod', r.deviceAuthMethod, r.deviceAuthMethod !== 'DEVICE_AUTH_METHOD_UNSPECIFIED'),
+    ...only('rateLimits', r.rateLimits && { ...r.rateLimits }),
   };
 }
 
@@ -243,6 +239,7 @@ export function registryInputFromJson(body: ApiDeviceRegistryInput): RegistryInp
     ...only('mqttEnabledState', body.mqttConfig?.mqttEnabledState),
     ...only('httpEnabledState', body.httpConfig?.httpEnabledState),
     ...only('logLevel', body.logLevel),
+    ...only('rateLimits', body.rateLimits && { ...body.rateLimits }),
   };
 }
 

@@ -3,7 +3,7 @@
  * body schemas, response schema and handler. Fastify routes, the OpenAPI document and the
  * authentication tests are all driven from this table.
  */
-import { fieldError, KeywayError } from '../domain/errors.js';
+import { fieldError } from '../domain/errors.js';
 import {
   isNumId,
   parseDevice,
@@ -27,6 +27,7 @@ import type { ServiceAccountService } from '../registry/service-accounts.js';
 import type { Permission, Principal } from '../domain/roles.js';
 import type { RoutePermission } from './permissions.js';
 import { SERVICE_ACCOUNT_ROUTES } from './service-account-routes.js';
+import { GATEWAY_LIST_QUERY, GATEWAY_ROUTES, gatewayListOptionsOf } from './gateway-routes.js';
 import {
   DeviceConfigSchema,
   DeviceRegistrySchema,
@@ -181,12 +182,6 @@ const paging = {
   pageToken: query.string,
 };
 
-const GATEWAY_LIST_OPTIONS = [
-  'gatewayListOptions.gatewayType',
-  'gatewayListOptions.associationsGatewayId',
-  'gatewayListOptions.associationsDeviceId',
-];
-
 /** Fields every listed or masked device carries (reference §3.5: id and numId always). */
 const DEVICE_IDENTITY = ['id', 'name', 'numId'];
 
@@ -328,24 +323,20 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
     permission: 'devices.list',
     method: 'GET',
     path: `${REGISTRY}/devices`,
-    summary: 'Lists devices: id, name and numId, plus the fields named in fieldMask.',
+    summary:
+      'Lists devices: id, name and numId, plus the fields named in fieldMask; gatewayListOptions (one of them) filters by gateway type or binding.',
     query: {
       properties: {
         deviceIds: query.repeated,
         deviceNumIds: query.repeated,
         fieldMask: query.string,
-        ...Object.fromEntries(GATEWAY_LIST_OPTIONS.map((k) => [k, query.string])),
+        ...GATEWAY_LIST_QUERY,
         ...paging,
       },
     },
     response: ListDevicesResponseSchema,
     handle: async ({ params, query: q }, { manager }): Promise<ApiListDevicesResponse> => {
-      const gatewayOption = GATEWAY_LIST_OPTIONS.find((k) => q[k] !== undefined);
-      if (gatewayOption) {
-        throw new KeywayError('UNIMPLEMENTED', `${gatewayOption} is not supported yet`, [
-          { field: gatewayOption, description: 'gateway list options are not supported yet' },
-        ]);
-      }
+      const gatewayListOptions = gatewayListOptionsOf(q);
       const registry = registryOf(params, 'parent');
       const mask = resolveMask('fieldMask', parseMaskPaths(str(q, 'fieldMask')), DeviceSchema);
       const deviceIds = list(q, 'deviceIds');
@@ -357,6 +348,7 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
         ...pageOf(q),
         ...(deviceIds?.length ? { deviceIds } : {}),
         ...(deviceNumIds?.length ? { deviceNumIds } : {}),
+        ...(gatewayListOptions ? { gatewayListOptions } : {}),
       });
       return {
         ...(page.items.length
@@ -456,4 +448,5 @@ export const ADMIN_ROUTES: readonly ApiRoute[] = [
   ...AUDIT_ROUTES,
   ...POLICY_ROUTES,
   ...SERVICE_ACCOUNT_ROUTES,
+  ...GATEWAY_ROUTES,
 ];

@@ -11,6 +11,7 @@ import type {
   LogLevel,
   MqttState,
   PublicKeyFormat,
+  RateLimits,
 } from '../domain/resources.js';
 
 export interface ApiEventNotificationConfig {
@@ -78,6 +79,8 @@ export interface ApiDeviceRegistry {
   readonly credentials?: readonly ApiRegistryCredential[];
   /** Keyway's extension; JWT_OR_CERTIFICATE when absent. */
   readonly deviceAuthMethod?: DeviceAuthMethod;
+  /** Keyway's extension: the limits set; absent ones take the defaults. */
+  readonly rateLimits?: Partial<RateLimits>;
 }
 
 /** What a caller may send to create or patch a registry (`id` only on create). */
@@ -113,6 +116,12 @@ export interface ApiGatewayConfig {
   readonly gatewayAuthMethod?: GatewayAuthMethod;
   readonly lastAccessedGatewayId?: string;
   readonly lastAccessedGatewayTime?: string;
+}
+
+/** bindDeviceToGateway / unbindDeviceFromGateway: either id may be a numeric id. */
+export interface ApiBindDeviceToGatewayRequest {
+  readonly gatewayId: string;
+  readonly deviceId: string;
 }
 
 export interface ApiStatus {
@@ -171,24 +180,6 @@ export interface ApiListDeviceStatesResponse {
   readonly deviceStates?: readonly ApiDeviceState[];
 }
 
-export interface ApiFieldViolation {
-  readonly field: string;
-  readonly description: string;
-}
-
-/** The google.rpc error envelope (reference §3.8). */
-export interface ApiErrorEnvelope {
-  readonly error: {
-    readonly code: number;
-    readonly message: string;
-    readonly status: string;
-    readonly details?: ReadonlyArray<{
-      readonly '@type': string;
-      readonly fieldViolations?: readonly ApiFieldViolation[];
-    }>;
-  };
-}
-
 /** A device certificate (Keyway's extension, AWS IoT style): `…/devices/{d}/certificates/{fingerprint}`. */
 export interface ApiDeviceCertificate {
   readonly name: string;
@@ -215,3 +206,6 @@ export interface ApiRegisterDeviceCertificateRequest {
 export interface ApiListDeviceCertificatesResponse {
   readonly deviceCertificates?: readonly ApiDeviceCertificate[];
 }
+
+/** The google.rpc error envelope (reference §3.8), as the device bridge answers it too. */
+export type { ErrorEnvelope as ApiErrorEnvelope } from '../domain/error-envelope.js';

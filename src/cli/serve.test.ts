@@ -42,12 +42,13 @@ test('serve refuses a non-loopback open listener from KEYWAY_DEV_OPEN_LISTENER o
 test('serve --dev-open-listener on loopback warns loudly and serves anonymous plaintext MQTT', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'keyway-serve-'));
   const main = resolve(fileURLToPath(import.meta.url), '..', 'main.ts');
-  const args = ['serve', '--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--api-port', '0', '--dev-open-listener', '127.0.0.1:0'];
+  const args = ['serve', '--data-dir', join(dir, 'data'), '--mqtt-port', '0', '--http-port', '0', '--api-port', '0', '--dev-open-listener', '127.0.0.1:0'];
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], {
     cwd: dir,
     env: {
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KEYWAY_'))),
       KEYWAY_MQTT_HOST: '127.0.0.1',
+      KEYWAY_HTTP_HOST: '127.0.0.1',
       KEYWAY_API_HOST: '127.0.0.1',
       KEYWAY_LOG_LEVEL: 'silent',
     },

@@ -25,6 +25,9 @@ export const PERMISSIONS = [
   'devices.block',
   /** Patching only `credentials`. */
   'devices.updateCredentials',
+  /** Binding a device to a gateway, and unbinding it (Cloud IoT Core's cloudiot.devices.bindGateway / unbindGateway). */
+  'devices.bindGateway',
+  'devices.unbindGateway',
   'deviceCertificates.get',
   'deviceCertificates.list',
   'deviceCertificates.create',
@@ -78,6 +81,8 @@ const PROVISIONER: readonly Permission[] = [
   ...VIEWER,
   'devices.create',
   'devices.updateCredentials',
+  'devices.bindGateway',
+  'devices.unbindGateway',
   'deviceCertificates.create',
   'authorities.issueCertificate',
 ];

@@ -39,3 +39,27 @@ export function auditDenied(ctx: BrokerContext, conn: Connection, actor: string,
     details: { action, source: conn.remoteAddress },
   });
 }
+
+/**
+ * A gateway's attach or detach (gateway-control), allowed or refused. `subject` is the device's
+ * path once known, else the control topic the gateway published on.
+ */
+export function auditGatewayControl(
+  ctx: BrokerContext,
+  conn: Connection,
+  gateway: string,
+  action: 'attach' | 'detach',
+  outcome: 'allowed' | 'denied',
+  subject: string,
+  reason: string | undefined,
+  details: Record<string, AuditJson | undefined> = {},
+): void {
+  ctx.audit?.record({
+    kind: 'device.authorize',
+    outcome,
+    actor: gateway,
+    subject,
+    ...(reason !== undefined ? { reason } : {}),
+    details: { action, source: conn.remoteAddress, ...details },
+  });
+}

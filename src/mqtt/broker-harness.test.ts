@@ -72,7 +72,7 @@ export async function startBroker(
   /** Failure injection around the real device manager. */
   wrap: (service: DeviceManagerService) => DeviceGateway = (service) => service,
   /** `logger` receives the broker's and the device manager's lines (silent by default). */
-  extra: Pick<BrokerOptions, 'openListener' | 'alpnListener' | 'audit'> & { readonly logger?: Logger } = {},
+  extra: Pick<BrokerOptions, 'openListener' | 'alpnListener' | 'audit' | 'quotas'> & { readonly logger?: Logger } = {},
 ): Promise<Harness> {
   pki = await (pkiReady ??= ensureDevelopmentPki(join(dir, 'pki'), []));
   const store = await openSqliteStore(join(dir, `db-${++dbCounter}`, 'keyway.db'));

@@ -10,6 +10,7 @@ import { RawClient } from '../../test/support/raw-client.js';
 import {
   BACKEND_KEY,
   BACKEND_USER,
+  REG,
   addDevice,
   closed,
   connectBackend,
@@ -197,6 +198,8 @@ describe('MQTT broker limits and timers', () => {
     const h = await startBroker({ outboundSoftBytes: 64 * 1024, outboundHardBytes: 256 * 1024, slowConsumerMs: 200 });
     try {
       const d = await addDevice(h, 'limit-slow');
+      // The device must outrun the backend: lift its registry's telemetry throughput limit.
+      await h.service.patchRegistry(REG, { rateLimits: { telemetryBytesPerSecond: 1024 * 1024 * 1024 } }, ['rate_limits']);
       for (const qos of [1, 0] as const) {
         const backend = await RawClient.open(h.port, pki.caCertPem);
         assert.equal((await backend.connect('slow', BACKEND_KEY, 60, BACKEND_USER)).returnCode, 0);

@@ -66,6 +66,8 @@ describe('device policies in the broker', () => {
 
   before(async () => {
     h = await startBroker({}, undefined, { audit: { record: (e) => audited.push(e) } });
+    // Each refusal is tried on a fresh connection of the same device: more than a real one makes.
+    await h.service.patchRegistry(REG, { rateLimits: { connectionsPerSecond: 100 } }, ['rate_limits']);
     for (const [type, document] of Object.entries(SMART_BUILDING_POLICIES)) {
       await h.policies.createPolicy(REG, type, document);
       await h.policies.attachPolicy(REG, type, { deviceType: type });

@@ -7,13 +7,14 @@
  * device events and state are published; the optional development open listener serves the
  * separate open namespace to anonymous clients on loopback.
  */
-import type { Socket } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, PoliciesChanged, ServiceIdentityChanged } from '../bus/bus.js';
+import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, GatewayBindingChanged, PoliciesChanged, ServiceIdentityChanged } from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
 import { failedPrecondition } from '../domain/errors.js';
-import type { DeviceGateway } from '../registry/device-manager.js';
+import type { DeviceGateway, DeviceMessageSink } from '../registry/device-manager.js';
+import { DeviceRateLimiter, type ClockedQuotas } from '../registry/device-quotas.js';
 import { BackendConnections, backendAccountName, type BackendAuthenticator } from './backend-identity.js';
 import { CertificateConnections } from './certificate-connections.js';
 import { ConnectRateLimiter } from './connect-rate.js';
@@ -22,6 +23,8 @@ import type { BrokerContext } from './context.js';
 import { deliverCommand } from './deliver-command.js';
 import { BUILTIN_DEVICE_POLICIES, type DevicePolicies } from './device-policies.js';
 import { DeviceSpaces } from './device-spaces.js';
+import { AttachedDevices } from './gateway-attachments.js';
+import { applyBindingChange, pushAttachedConfig, revokeAttachment } from './gateway-effects.js';
 import { recompilePolicies } from './policy-changes.js';
 import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
@@ -35,6 +38,9 @@ import { REASON_V5 } from './reason-codes.js';
 import { dispatchPacket } from './packet-dispatch.js';
 import { RevocationWindow, revokes } from './revocation.js';
 import { SessionTable } from './sessions.js';
+import { BackendDeviceMessages } from './device-message-sink.js';
+import type { Transport } from './transport.js';
+import { DEFAULT_WEBSOCKET_PATH, maxMessageBytes, WebSocketListener } from './websocket-listener.js';
 
 export type { BrokerLimits } from './limits.js';
 
@@ -65,6 +71,18 @@ export interface BrokerOptions {
   readonly audit?: AuditSink;
   /** The devices' stored policies; without them every device runs under the built-in Cloud IoT Core grants. */
   readonly policies?: DevicePolicies;
+  /** Device and registry rate limits, shared with the HTTP bridge; a broker of its own by default. */
+  readonly quotas?: ClockedQuotas;
+}
+
+export interface WebSocketOptions {
+  /** The path served; `/mqtt` by default. */
+  readonly path?: string;
+}
+
+/** MQTT over WebSockets on one HTTPS server: `close` ends its connections, the server goes on. */
+export interface WebSocketService {
+  close(): Promise<void>;
 }
 
 /** The ports the broker listens on; `openPort` only when an open listener was configured. */
@@ -84,9 +102,11 @@ export class Broker {
   #listener: TlsListener | undefined;
   #alpnListener: TlsListener | undefined;
   #openListener: OpenListener | undefined;
+  readonly #webSockets: WebSocketListener[] = [];
   #busSubscriptions: Array<() => void> = [];
   #nextConnectionId = 0;
   #closing: Promise<void> | undefined;
+  #deviceMessages: DeviceMessageSink | undefined;
 
   constructor(options: BrokerOptions) {
     this.#o = options;
@@ -100,12 +120,14 @@ export class Broker {
       logger: options.logger,
       now: options.now ?? (() => new Date()),
       devices: new SessionTable<DeviceKey>(),
+      attached: new AttachedDevices(),
       backend: new Namespace(BACKEND_POLICY, limits),
       open: new Namespace(OPEN_POLICY, limits),
       policies: options.policies ?? BUILTIN_DEVICE_POLICIES,
       deviceSpaces: new DeviceSpaces(limits),
       revocations: new RevocationWindow(limits.connectTimeoutMs),
       connectRate: new ConnectRateLimiter(limits, () => performance.now()),
+      quotas: options.quotas ?? new DeviceRateLimiter(),
       certificates: new CertificateConnections<Connection>(),
       ...(options.audit ? { audit: options.audit } : {}),
     };
@@ -118,9 +140,14 @@ export class Broker {
     this.#openHandlers = { ...this.#handlers, packet: (conn, packet) => dispatchPacket(this.#ctx, conn, packet, 'open') };
   }
 
-  /** Open client connections (TLS established), authenticated or not yet. */
+  /** Open client connections (TLS or WebSocket established), authenticated or not yet. */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Where device events and states that came by another protocol (the HTTPS bridge) enter the backend namespace. */
+  get deviceMessages(): DeviceMessageSink {
+    return (this.#deviceMessages ??= new BackendDeviceMessages(this.#ctx.backend));
   }
 
   async start(): Promise<BrokerPorts> {
@@ -148,6 +175,7 @@ export class Broker {
       bus.onCertificatesRevoked((event) => this.#onCertificatesRevoked(event)),
       bus.onServiceIdentityChanged((event) => this.#onServiceIdentityChanged(event)),
       bus.onPoliciesChanged((event) => this.#onPoliciesChanged(event)),
+      bus.onGatewayBindingChanged((event) => this.#onGatewayBindingChanged(event)),
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
@@ -205,6 +233,34 @@ export class Broker {
     return openPort;
   }
 
+  /**
+   * Serves MQTT over WebSockets on `server` (an HTTPS server asking for client certificates
+   * without requiring them): the same authentication, rules and bounds as over TLS, the client
+   * certificate being the HTTPS connection's. The broker must be started; its shutdown ends these
+   * connections too, and so does the returned service's `close` (before the server closes: an
+   * HTTPS server's close waits for its upgraded sockets).
+   */
+  serveWebSockets(server: HttpsServer, options: WebSocketOptions = {}): WebSocketService {
+    if (!this.#listener || this.#closing) throw failedPrecondition('the MQTT broker is not running');
+    const { limits, logger } = this.#ctx;
+    const path = options.path ?? DEFAULT_WEBSOCKET_PATH;
+    const listener = new WebSocketListener(
+      server,
+      {
+        path,
+        maxPayload: maxMessageBytes(limits),
+        closeTimeoutMs: limits.closeGraceMs,
+        // One bound for every listener of the broker.
+        admits: () => !this.#closing && this.#connections.size < limits.maxConnections,
+      },
+      (transport) => this.#accept(transport),
+      logger,
+    );
+    this.#webSockets.push(listener);
+    logger.info({ path }, 'MQTT over WebSockets served');
+    return { close: () => listener.close() };
+  }
+
   /** Stops accepting, ends every connection, and resolves once all sockets are closed. */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
@@ -219,6 +275,7 @@ export class Broker {
     const stopped = listener.close();
     const alpnStopped = this.#alpnListener?.close();
     const openStopped = this.#openListener?.close();
+    const webSocketsStopped = this.#webSockets.map((webSockets) => webSockets.close());
     const closing = [...this.#connections].map((conn) => {
       conn.close('server shutting down', { code: REASON_V5.serverShuttingDown });
       return conn.closed;
@@ -230,15 +287,16 @@ export class Broker {
     await stopped;
     await alpnStopped;
     await openStopped;
+    await Promise.all(webSocketsStopped);
     this.#ctx.backend.close();
     this.#ctx.open.close();
     this.#ctx.logger.info('MQTT broker stopped');
   }
 
-  #accept(socket: Socket, handlers = this.#handlers): void {
+  #accept(socket: Transport, handlers = this.#handlers): Connection | undefined {
     if (this.#closing) {
       socket.destroy();
-      return;
+      return undefined;
     }
     const id = ++this.#nextConnectionId;
     // A child logger per connection would be kept for its whole life: make one per line instead.
@@ -249,6 +307,7 @@ export class Broker {
     const conn = new Connection(socket, this.#ctx.limits, handlers, log);
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
+    return conn;
   }
 
   #onFrameError(conn: Connection, error: FrameError, chunk: Buffer): boolean {
@@ -289,6 +348,7 @@ export class Broker {
     try {
       const state = this.#ctx.devices.get(event.device)?.state;
       if (state?.phase === 'device') state.session.config.pushed(event.version, event.binaryData);
+      else pushAttachedConfig(this.#ctx, event);
     } catch (e) {
       this.#ctx.logger.error({ err: e, device: event.device }, 'config push failed');
     }
@@ -302,8 +362,17 @@ export class Broker {
       if (conn && state?.phase === 'device' && revokes(event, state.session.device)) {
         conn.close(`device revoked: ${event.reason}`, { level: 'info', destroy: true, code: REASON_V5.administrativeAction });
       }
+      revokeAttachment(this.#ctx, event);
     } catch (e) {
       this.#ctx.logger.error({ err: e, device: event.device }, 'revocation failed');
+    }
+  }
+
+  #onGatewayBindingChanged(event: GatewayBindingChanged): void {
+    try {
+      applyBindingChange(this.#ctx, event);
+    } catch (e) {
+      this.#ctx.logger.error({ err: e, gateway: event.gateway }, 'applying a gateway binding change failed');
     }
   }
 

@@ -1,23 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectRateLimiter, TokenBucket } from './connect-rate.js';
-
-describe('TokenBucket', () => {
-  test('allows a burst of its capacity, then refills at its rate', () => {
-    const bucket = new TokenBucket(3, 2, 0);
-    assert.deepEqual([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)], [true, true, true, false]);
-    assert.equal(bucket.take(400), false, '0.8 tokens after 400 ms at 2/s');
-    assert.equal(bucket.take(500), true, 'one token after 500 ms');
-    assert.equal(bucket.take(500), false);
-  });
-
-  test('never holds more than its capacity, and a clock going back changes nothing', () => {
-    const bucket = new TokenBucket(2, 1, 0);
-    assert.equal(bucket.isFull(60_000), true);
-    assert.deepEqual([bucket.take(60_000), bucket.take(60_000), bucket.take(60_000)], [true, true, false]);
-    assert.equal(bucket.take(59_000), false);
-  });
-});
+import { ConnectRateLimiter } from './connect-rate.js';
 
 describe('ConnectRateLimiter', () => {
   test('refuses CONNECTs over the listener rate and admits them again as time passes', () => {

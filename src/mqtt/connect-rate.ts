@@ -3,46 +3,12 @@
  * 3 "server unavailable"). Two buckets, as EMQX's `max_conn_rate` and flapping detection do:
  * - the listener's: every CONNECT counts, and it is checked before any credential is verified, so
  *   a storm cannot make the broker spend signature checks beyond the rate;
- * - each identity's (device or client id): only accepted connections count, so nobody can lock a
- *   device out by sending CONNECTs with its client id; it stops two copies of one device (or a
- *   firmware loop) from taking each other over without end.
+ * - each backend identity's (account and client id): only accepted connections count, so nobody
+ *   can lock a client out by sending CONNECTs with its client id; it stops two copies of one
+ *   client from taking each other over without end. Devices get the same protection from their
+ *   registry's connection limits (registry/device-quotas), shared with the HTTP bridge.
  */
-
-/** A token bucket: `capacity` at once, refilled at `perSecond`. */
-export class TokenBucket {
-  #tokens: number;
-  #updatedAt: number;
-
-  constructor(
-    readonly capacity: number,
-    readonly perSecond: number,
-    now: number,
-  ) {
-    this.#tokens = capacity;
-    this.#updatedAt = now;
-  }
-
-  /** Takes one token if there is one. `now` is in milliseconds, monotonic. */
-  take(now: number): boolean {
-    this.#refill(now);
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-
-  /** Whether the bucket would be full at `now`: it then holds nothing worth remembering. */
-  isFull(now: number): boolean {
-    this.#refill(now);
-    return this.#tokens >= this.capacity;
-  }
-
-  #refill(now: number): void {
-    const elapsed = now - this.#updatedAt;
-    if (elapsed <= 0) return;
-    this.#updatedAt = now;
-    this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed * this.perSecond) / 1000);
-  }
-}
+import { TokenBucket } from '../domain/token-bucket.js';
 
 export interface ConnectRateLimits {
   /** CONNECT packets per second the listener takes; a burst of one second's worth is allowed. */

@@ -1,8 +1,9 @@
 /**
- * One client connection: the TLS socket, framing and parsing, the liveness timers, the outbound
- * path with its bounds, and packet ids in flight. What a packet means is decided elsewhere (the
- * `handle-*` modules); this class only guarantees that packets reach them one at a time, in order,
- * bounded in size, and that nothing a peer sends can throw out of it.
+ * One client connection: the transport (a TLS socket or a WebSocket), framing and parsing, the
+ * liveness timers, the outbound path with its bounds, and packet ids in flight. What a packet
+ * means is decided elsewhere (the `handle-*` modules); this class only guarantees that packets
+ * reach them one at a time, in order, bounded in size, and that nothing a peer sends can throw
+ * out of it.
  *
  * Memory per connection is kept small, since idle devices are most of them: no parser of its own
  * (packet-decoder shares one), no logger until a line is written, no closures per connection for
@@ -10,7 +11,6 @@
  * packets are gathered and written once per turn of the event loop (flush-scheduler).
  */
 import { performance } from 'node:perf_hooks';
-import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
@@ -26,6 +26,7 @@ import { decodePacket } from './packet-decoder.js';
 import { PacketIdWindow, type InflightKind } from './packet-id-window.js';
 import { presentedChain } from './peer-chain.js';
 import { REASON_V5 } from './reason-codes.js';
+import type { Transport } from './transport.js';
 
 export type ConnectionState =
   | { readonly phase: 'awaiting-connect' }
@@ -94,15 +95,15 @@ const PUBLISH_TYPE = 3;
 
 /** The connection a socket belongs to: socket events reach it without a closure per connection. */
 const OWNER = Symbol('connection');
-type OwnedSocket = Socket & { [OWNER]?: Connection };
+type OwnedSocket = Transport & { [OWNER]?: Connection };
 
 export class Connection implements Flushable, GateWaiter {
   /** Resolves once the socket is fully closed. */
   readonly closed: Promise<void>;
 
   #state: ConnectionState = AWAITING_CONNECT;
-  /** TLS, or plain TCP on the development open listener. */
-  readonly #socket: Socket;
+  /** TLS, plain TCP on the development open listener, or a WebSocket. */
+  readonly #socket: Transport;
   readonly #limits: BrokerLimits;
   readonly #handlers: ConnectionHandlers;
   readonly #reader: FrameReader;
@@ -153,7 +154,7 @@ export class Connection implements Flushable, GateWaiter {
   #waitingBytes = 0;
 
   /** `log` may be a function making the logger: then it is called for every line, and nothing is kept. */
-  constructor(socket: Socket, limits: BrokerLimits, handlers: ConnectionHandlers, log: Logger | (() => Logger)) {
+  constructor(socket: Transport, limits: BrokerLimits, handlers: ConnectionHandlers, log: Logger | (() => Logger)) {
     this.#socket = socket;
     this.#limits = limits;
     this.#handlers = handlers;
@@ -203,10 +204,13 @@ export class Connection implements Flushable, GateWaiter {
 
   /**
    * The client certificate chain presented in the TLS handshake, leaf first, as DER; empty on
-   * plain TCP or when the client sent none. Read on demand: only device CONNECTs need it.
+   * plain TCP, when the client sent none, or when the transport says none may authenticate (a
+   * browser's WebSocket). Read on demand: only device CONNECTs need it.
    */
   presentedCertificates(): Buffer[] {
-    return this.#socket instanceof TLSSocket ? presentedChain(this.#socket) : [];
+    const socket = this.#socket;
+    const tls = socket instanceof TLSSocket ? socket : socket.certificateSource;
+    return tls ? presentedChain(tls) : [];
   }
 
   /** Whether the client connected with MQTT 5. */

@@ -4,10 +4,12 @@ import type { DeviceKey } from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
 import type { BackendAuthenticator, BackendConnections } from './backend-identity.js';
 import type { DeviceGateway } from '../registry/device-manager.js';
+import type { ClockedQuotas } from '../registry/device-quotas.js';
 import type { ConnectRateLimiter } from './connect-rate.js';
 import type { CertificateConnections } from './certificate-connections.js';
 import type { Connection } from './connection.js';
 import type { DevicePolicies } from './device-policies.js';
+import type { AttachedDevices } from './gateway-attachments.js';
 import type { DeviceSpaces } from './device-spaces.js';
 import type { BrokerLimits } from './limits.js';
 import type { Namespace } from './namespace.js';
@@ -24,6 +26,8 @@ export interface BrokerContext {
   readonly logger: Logger;
   readonly now: () => Date;
   readonly devices: SessionTable<DeviceKey>;
+  /** Devices attached to a gateway's connection, beside `devices`: one connection per device, either way. */
+  readonly attached: AttachedDevices;
   /** The session engine's namespace of backend subscribers, where device events and state are published. */
   readonly backend: Namespace;
   /** The development open namespace (open listener only); it shares nothing with the others. */
@@ -34,6 +38,8 @@ export interface BrokerContext {
   readonly deviceSpaces: DeviceSpaces;
   readonly revocations: RevocationWindow;
   readonly connectRate: ConnectRateLimiter;
+  /** Device and registry rate limits (shared with the HTTP bridge). */
+  readonly quotas: ClockedQuotas;
   /** Live certificate connections by revocation key, for `CertificatesRevoked`. */
   readonly certificates: CertificateConnections<Connection>;
   /** Where authentication and authorization decisions are recorded, when there is an audit log. */

@@ -13,7 +13,8 @@ const ATTRIBUTE_NAMES = new Set(['deviceId', 'deviceNumId', 'deviceRegistryId', 
 
 export type DeviceAttributes = Readonly<Record<string, string>>;
 
-export function deviceAttributes(device: AuthenticatedDevice): DeviceAttributes {
+/** A device's own attributes, whether it sent the message itself or a gateway it is attached to did. */
+export function deviceAttributes(device: Pick<AuthenticatedDevice, 'name' | 'numId'>): DeviceAttributes {
   const { project, location, registry, device: id } = device.name;
   return { deviceId: id, deviceNumId: device.numId, deviceRegistryId: registry, deviceRegistryLocation: location, projectId: project };
 }

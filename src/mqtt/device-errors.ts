@@ -2,6 +2,7 @@
  * A device that breaks the protocol's rules has its connection closed and the reason recorded as
  * its `lastErrorStatus` (reference §1.6), as `mqtt: …` messages in Cloud IoT Core's style.
  */
+import type { DeviceKey } from '../bus/bus.js';
 import { RPC_CODES, type RpcStatus } from '../domain/errors.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -28,10 +29,11 @@ export function closeWithDeviceError(
   conn.close(message, { level: 'info', code });
 }
 
+/** `session` may be a device attached to a gateway (`conn` is then the gateway's). */
 export function recordDeviceError(
   ctx: BrokerContext,
   conn: Connection,
-  session: DeviceSession,
+  session: { readonly key: DeviceKey },
   status: RpcStatus,
   message: string,
 ): void {

@@ -14,6 +14,7 @@ import type { CertSubjectSource } from './device-policies.js';
 import { DeviceSubscriber } from './device-spaces.js';
 import { DeviceTopics } from './device-topics.js';
 import type { Connection } from './connection.js';
+import type { GatewayAttachments } from './gateway-attachments.js';
 
 export type GrantedQoS = 0 | 1;
 
@@ -40,6 +41,10 @@ export class DeviceSession {
   policyEpoch = 0;
   /** The device's subscriptions to custom topics, made on the first one. */
   #subscriber: DeviceSubscriber | undefined;
+  /** Subscribed to its `/devices/{id}/errors` topic (gateway errors, gateway-errors). */
+  errorsSubscribed = false;
+  /** A gateway's attached devices, made on its first attach; they end with the connection. */
+  attachments: GatewayAttachments | undefined;
 
   constructor(
     /** Replaced on re-authentication: the token (and credential) the connection now stands on. */
@@ -78,5 +83,6 @@ export class DeviceSession {
 
   dispose(): void {
     this.config.stop();
+    this.attachments?.removeAll();
   }
 }

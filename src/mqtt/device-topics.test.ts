@@ -37,10 +37,11 @@ describe('DeviceTopics', () => {
     }
   });
 
-  test('a device subscribes to its config and commands/# only', () => {
+  test('a device subscribes to its config, commands/# and errors only', () => {
     assert.equal(topics.classifySubscription('/devices/dev-1/config'), 'config');
     assert.equal(topics.classifySubscription('/devices/dev-1/commands/#'), 'commands');
-    for (const filter of ['#', '/devices/+/config', '/devices/dev-1/#', '/devices/dev-1/commands', '/devices/dev-1/commands/x', '/devices/dev-2/config', '$SYS/#']) {
+    assert.equal(topics.classifySubscription('/devices/dev-1/errors'), 'errors');
+    for (const filter of ['#', '/devices/dev-2/errors', '/devices/dev-1/errors/#', '/devices/+/config', '/devices/dev-1/#', '/devices/dev-1/commands', '/devices/dev-1/commands/x', '/devices/dev-2/config', '$SYS/#']) {
       assert.equal(topics.classifySubscription(filter), undefined, filter);
     }
   });

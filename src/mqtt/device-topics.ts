@@ -1,7 +1,8 @@
 /**
  * The device-facing topic namespace of Cloud IoT Core (reference §1.6): a device publishes to
  * `/devices/{id}/events[/{subfolder…}]` and `/devices/{id}/state`, and subscribes to
- * `/devices/{id}/config` and `/devices/{id}/commands/#` — its own id only, nothing else.
+ * `/devices/{id}/config`, `/devices/{id}/commands/#` and (gateway errors, §1.10)
+ * `/devices/{id}/errors` — its own id only, nothing else.
  * Pure string work: the topic strings are built once per connection and compared exactly.
  */
 import { LIMITS } from '../domain/resources.js';
@@ -15,7 +16,7 @@ export type DevicePublish =
   /** One of its topics, but malformed. */
   | { readonly kind: 'invalid'; readonly reason: string };
 
-export type DeviceSubscription = 'config' | 'commands';
+export type DeviceSubscription = 'config' | 'commands' | 'errors';
 
 const STATE: DevicePublish = { kind: 'state' };
 const FORBIDDEN: DevicePublish = { kind: 'forbidden' };
@@ -46,6 +47,8 @@ export class DeviceTopics {
   readonly config: string;
   readonly commands: string;
   readonly commandsFilter: string;
+  /** Where a gateway is told of errors about the devices it attaches (gateway-errors). */
+  readonly errors: string;
   readonly #eventsPrefix: string;
 
   constructor(readonly deviceId: string) {
@@ -55,6 +58,7 @@ export class DeviceTopics {
     this.config = `${base}/config`;
     this.commands = `${base}/commands`;
     this.commandsFilter = `${base}/commands/#`;
+    this.errors = `${base}/errors`;
     this.#eventsPrefix = `${this.events}/`;
   }
 
@@ -72,6 +76,7 @@ export class DeviceTopics {
   classifySubscription(filter: string): DeviceSubscription | undefined {
     if (filter === this.config) return 'config';
     if (filter === this.commandsFilter) return 'commands';
+    if (filter === this.errors) return 'errors';
     return undefined;
   }
 

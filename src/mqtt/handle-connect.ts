@@ -18,6 +18,7 @@
  */
 import mqttPacket, { type IConnackPacket, type IConnectPacket } from 'mqtt-packet';
 import type { AuthenticatedDevice, JwtAuthenticatedDevice } from '../registry/device-manager.js';
+import { describeLimit } from '../registry/device-quotas.js';
 import { connectClient } from './client-connect.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -29,6 +30,7 @@ import { endAtExpiry, verifyDevice, type DeviceVerification } from './device-ver
 import { PROTOCOL_LEVEL, REASON_V5, REFUSAL, type Refusal } from './reason-codes.js';
 import { auditAuthentication, claimedIdentity } from './audit-decisions.js';
 import { backendAccess, backendAccountName, type BackendAuthentication } from './backend-identity.js';
+import { detachConnectedDevice } from './gateway-effects.js';
 
 const DEVICE_CLIENT_PREFIX = 'projects/';
 export const TOKEN_EXPIRED_MESSAGE = 'mqtt: SERVER: The authorization token expired.';
@@ -178,8 +180,10 @@ function admitDevice(
   verified: Extract<DeviceVerification<AuthenticatedDevice>, { ok: true }>,
 ): DeviceSession | undefined {
   const { device } = verified;
-  if (!ctx.connectRate.admitIdentity(device.key)) {
-    refuse(ctx, conn, REFUSAL.rateExceeded, 'the device connected too often lately', packet.clientId);
+  // The registry's limits (connections per device per second, per registry per minute), shared with the HTTP bridge.
+  const quota = ctx.quotas.admitConnection(device, 'mqtt');
+  if (!quota.ok) {
+    refuse(ctx, conn, REFUSAL.rateExceeded, describeLimit(quota.limit, device.rateLimits), packet.clientId);
     return undefined;
   }
   const session = new DeviceSession(device, {
@@ -190,6 +194,7 @@ function admitDevice(
   }, verified.policy, verified.certSubject);
   const takenOver = { level: 'info', code: REASON_V5.sessionTakenOver } as const;
   ctx.devices.claim(device.key, conn)?.close('taken over by a new connection of the same device', takenOver);
+  detachConnectedDevice(ctx, device.key);
   const keepAlive = conn.isV5 ? deviceKeepAlive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   accept(ctx, conn, packet, keepAlive);
   conn.activate({ phase: 'device', session }, keepAlive);

@@ -14,5 +14,6 @@ export function handlePuback(conn: Connection, state: ActiveState, packet: IPuba
     return;
   }
   const kind = conn.acknowledge(id);
-  if (kind === 'config' && state.phase === 'device') state.session.config.acknowledged(id);
+  // A gateway's PUBACK may acknowledge the config of a device it attached (gateway-attachments).
+  if (kind === 'config' && state.phase === 'device' && !state.session.config.acknowledged(id)) state.session.attachments?.configAcknowledged(id);
 }

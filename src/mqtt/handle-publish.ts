@@ -9,6 +9,9 @@
  * (device-spaces), never to backends; `/devices/…` topics stay each device's own, whatever a policy says.
  * A retained PUBLISH on a custom topic needs `retain` as well (AWS iot:RetainPublish) and is kept
  * as the topic's retained message in the registry's space; without `retain` it is refused.
+ * Events and states count against the device's and registry's rate limits (publish-quotas).
+ * A gateway's attach and detach go to handle-gateway-control; the events and state it publishes
+ * for a device it attached (gateway-traffic) take the same path as the device's own, as that device.
  */
 import type { IPublishPacket } from 'mqtt-packet';
 import { isKeywayError } from '../domain/errors.js';
@@ -17,8 +20,13 @@ import { publishClient } from './client-publish.js';
 import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
+import { endSender, type DeviceSender } from './device-senders.js';
 import type { DeviceSession } from './device-session.js';
+import { handleGatewayControl } from './handle-gateway-control.js';
+import { attachedPublish } from './gateway-traffic.js';
+import { classifyGatewayPublish } from './gateway-topics.js';
 import { DeviceMessage, expiryOf, Message, passThroughProperties } from './message.js';
+import { admitEvent, admitState } from './publish-quotas.js';
 import { REASON_V5 } from './reason-codes.js';
 import { resolveTopicAlias } from './topic-aliases.js';
 import { auditDenied } from './audit-decisions.js';
@@ -47,6 +55,16 @@ export function handlePublish(
         );
   if (topic === undefined) return;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const gateway = classifyGatewayPublish(session.topics.deviceId, session.device.gateway !== undefined, topic);
+  if (gateway?.kind === 'attach' || gateway?.kind === 'detach') return handleGatewayControl(ctx, conn, session, gateway, topic, payload, packet);
+  if (gateway?.kind === 'device') {
+    const attached = attachedPublish(ctx, conn, session, gateway.deviceId, topic, packet);
+    if (attached === undefined) return;
+    const { sender, target } = attached;
+    if (target.kind === 'state') return publishState(ctx, conn, sender, payload, qos, packet);
+    publishEvent(ctx, conn, sender, payload, qos, target.suffix, packet);
+    return;
+  }
   const target = session.topics.classifyPublish(topic);
   if ((target.kind === 'events' || target.kind === 'state') && !session.policy.can('publish', topic)) {
     denyPublish(ctx, conn, session, topic, 'denied by the device policy');
@@ -85,13 +103,22 @@ export function handlePublish(
 /** A topic outside Cloud IoT Core's `/devices/` space and the reserved `$` topics: a policy may grant it. */
 export const isCustomTopic = (topic: string): boolean => !topic.startsWith('/devices/') && !topic.startsWith('$');
 
-/** Closes the connection when `payload` is over `limit`; returns whether it did. */
-function refuseOversize(ctx: BrokerContext, conn: Connection, session: DeviceSession, payload: Buffer, limit: number, what: string): boolean {
+/** Ends the sender (endSender) when `payload` is over `limit`; returns whether it did. */
+function refuseOversize(
+  ctx: BrokerContext,
+  conn: Connection,
+  session: DeviceSender,
+  packet: IPublishPacket,
+  payload: Buffer,
+  limit: number,
+  what: string,
+): boolean {
   if (payload.length <= limit) return false;
-  closeWithDeviceError(
+  endSender(
     ctx,
     conn,
     session,
+    packet,
     'INVALID_ARGUMENT',
     `mqtt: The ${what} of ${payload.length} bytes exceeds the limit of ${limit} bytes.`,
     REASON_V5.packetTooLarge,
@@ -126,7 +153,7 @@ function publishCustom(
   qos: 0 | 1,
   packet: IPublishPacket,
 ): void {
-  if (refuseOversize(ctx, conn, session, payload, LIMITS.eventBytes, 'message')) return;
+  if (refuseOversize(ctx, conn, session, packet, payload, LIMITS.eventBytes, 'message')) return;
   const given = packet.properties;
   const origin = session.subscriber ?? session;
   const expiresAt = expiryOf(given, Date.now());
@@ -139,37 +166,44 @@ function publishCustom(
   if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
+/**
+ * `session` is the device the event is from: on its own connection, or attached to the gateway
+ * whose connection `conn` is. A rule it breaks ends it through endSender (disconnected or detached).
+ */
 function publishEvent(
   ctx: BrokerContext,
   conn: Connection,
-  session: DeviceSession,
+  session: DeviceSender,
   payload: Buffer,
   qos: 0 | 1,
   suffix: string,
   packet: IPublishPacket,
 ): void {
-  if (refuseOversize(ctx, conn, session, payload, LIMITS.eventBytes, 'telemetry event')) return;
+  if (refuseOversize(ctx, conn, session, packet, payload, LIMITS.eventBytes, 'telemetry event')) return;
+  if (!admitEvent(ctx, conn, session, payload.length, packet)) return;
   ctx.gateway.recordEvent(session.key, ctx.now());
   const topic = suffix === '' ? session.backendEvents : session.backendEvents + suffix;
   publishToBackends(ctx, conn, session, topic, payload, qos, suffix, packet);
   if (qos === 1) conn.sendPuback(packet.messageId as number);
 }
 
+/** As publishEvent: `session` may be a device attached to the gateway of `conn`. */
 async function publishState(
   ctx: BrokerContext,
   conn: Connection,
-  session: DeviceSession,
+  session: DeviceSender,
   payload: Buffer,
   qos: 0 | 1,
   packet: IPublishPacket,
 ): Promise<void> {
-  if (refuseOversize(ctx, conn, session, payload, LIMITS.stateBytes, 'state')) return;
+  if (refuseOversize(ctx, conn, session, packet, payload, LIMITS.stateBytes, 'state')) return;
+  if (!admitState(ctx, conn, session, packet)) return;
   try {
     await ctx.gateway.recordState(session.key, payload, ctx.now());
   } catch (e) {
     // Not acknowledged: the device keeps the state and sends it again on its next connection.
     if (isKeywayError(e)) {
-      closeWithDeviceError(ctx, conn, session, e.status, `mqtt: The state was not accepted: ${e.message}`, REASON_V5.unspecifiedError);
+      endSender(ctx, conn, session, packet, e.status, `mqtt: The state was not accepted: ${e.message}`, REASON_V5.unspecifiedError);
     } else {
       conn.log.warn({ err: e }, 'storing a device state failed');
       conn.close('the state could not be stored', { level: 'warn', code: REASON_V5.unspecifiedError });
@@ -188,7 +222,7 @@ async function publishState(
 function publishToBackends(
   ctx: BrokerContext,
   conn: Connection,
-  session: DeviceSession,
+  session: DeviceSender,
   topic: string,
   payload: Buffer,
   qos: 0 | 1,

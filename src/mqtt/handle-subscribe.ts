@@ -11,6 +11,9 @@
  * a backend may subscribe to filters over the device traffic it is shown (backend-topics), plain
  * or shared; a refused filter gets return code 0x80 and the others are granted. MQTT 5 backends
  * learn why: 0x8F for a filter that is not one, 0x87 for one outside their namespace, 0x97 over the quota.
+ * A device may subscribe to its `/devices/{id}/errors` too, granted at QoS 0 (gateway errors). A
+ * gateway's filters on other devices' topics (gateway-traffic) are decided one by one and never
+ * close its connection: granted for a device it attached, refused in the SUBACK otherwise.
  */
 import type { ISubscribePacket } from 'mqtt-packet';
 import { subscribeClient } from './client-subscribe.js';
@@ -21,6 +24,8 @@ import type { DeviceSession, GrantedQoS } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
 import { auditDenied } from './audit-decisions.js';
 import type { RetainHandling, Subscription } from './subscription.js';
+import { AttachedSubscriptions } from './gateway-traffic.js';
+import { attachedFilterDevice } from './gateway-topics.js';
 
 /** A filter over custom topics: not Cloud IoT Core's `/devices/` space, not `$` topics or `$share`. */
 const isCustomFilter = (filter: string): boolean => !filter.startsWith('/devices/') && !filter.startsWith('$');
@@ -36,8 +41,11 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   // Every filter is checked before any takes effect: one refused filter refuses the whole packet.
   const policy = session.policy;
   const subscriber = session.subscriber;
+  const ownId = session.topics.deviceId;
+  const forAttached = (filter: string): string | undefined => (session.device.gateway !== undefined ? attachedFilterDevice(ownId, filter) : undefined);
   let added = 0;
   for (const { topic } of packet.subscriptions) {
+    if (forAttached(topic) !== undefined) continue;
     const kind = session.topics.classifySubscription(topic);
     const custom = kind === undefined && isCustomFilter(topic);
     let reason: string | undefined;
@@ -57,15 +65,25 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
     );
     return;
   }
-  const granted: GrantedQoS[] = [];
+  // Granted QoS, or a failure code for a gateway's filter of a device it has not attached.
+  const granted: number[] = [];
   let configQos: GrantedQoS | undefined;
   const retained: Array<{ readonly filter: string; readonly qos: GrantedQoS }> = [];
+  let attached: AttachedSubscriptions | undefined;
   for (const { topic, qos, rh, rap } of packet.subscriptions) {
-    const g = grant(qos);
-    granted.push(g);
+    const deviceId = forAttached(topic);
+    if (deviceId !== undefined) {
+      attached ??= new AttachedSubscriptions(ctx, conn, session, packet);
+      granted.push(attached.subscribe(deviceId, topic, qos));
+      continue;
+    }
     const kind = session.topics.classifySubscription(topic);
+    // Errors are sent at QoS 0 only (reference §1.6).
+    const g = kind === 'errors' ? 0 : grant(qos);
+    granted.push(g);
     if (kind === 'commands') session.commandsQos = g;
     else if (kind === 'config') configQos = g;
+    else if (kind === 'errors') session.errorsSubscribed = true;
     else {
       const handling = (rh ?? 0) as RetainHandling;
       const existed = ctx.deviceSpaces.subscribe(session.subscriberOn(conn), topic, customSubscription(g, handling, rap === true));
@@ -74,6 +92,7 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   }
   conn.send({ cmd: 'suback', messageId: packet.messageId as number, granted });
   if (configQos !== undefined) session.config.subscribe(configQos);
+  attached?.afterSuback();
   // Made by this packet if it was the device's first custom subscription.
   const custom = session.subscriber;
   if (custom) for (const { filter, qos } of retained) ctx.deviceSpaces.sendRetained(custom, filter, qos);

@@ -62,7 +62,10 @@ export interface BrokerLimits {
   readonly maxConnectTimeMs: number;
   /** CONNECT packets per second the TLS listener takes (a one-second burst); more get CONNACK 0x9F before any credential check. */
   readonly connectsPerSecond: number;
-  /** Accepted connections per minute for one device or client id (a burst of as many); more get CONNACK 0x9F. */
+  /**
+   * Accepted connections per minute for one backend client id (a burst of as many); more get
+   * CONNACK 0x9F. Devices are limited by their registry's `rateLimits.connectionsPerSecond` instead.
+   */
   readonly identityConnectsPerMinute: number;
 }
 

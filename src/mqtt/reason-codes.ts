@@ -40,6 +40,7 @@ export const REASON_V5 = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
   administrativeAction: 0x98,
   qosNotSupported: 0x9b,
   maximumConnectTime: 0xa0,

@@ -2,7 +2,7 @@ import { DEFAULT_RATE_LIMITS } from '../registry/device-quotas.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceRevoked } from '../bus/bus.js';
-import type { AuthenticatedDevice } from '../registry/device-manager.js';
+import type { AuthenticatedDevice, GatewayDelegatedDevice } from '../registry/device-manager.js';
 import { RevocationWindow, revokes } from './revocation.js';
 
 const KEY = 'projects/p/locations/l/registries/r/devices/dev';
@@ -49,6 +49,29 @@ describe('revocation', () => {
     assert.equal(revokes(event(), certificate), false);
     assert.equal(revokes(event({ reason: 'blocked', blocked: true }), certificate), true);
     assert.equal(revokes(event(), { ...certificate, credentialFingerprint: 'cc' }), true, 'a certificate credential that was removed');
+  });
+
+  test('a device attached to a gateway: by its token, like its own connection; by association alone, only a block or a deletion', () => {
+    const attached = (token?: string): GatewayDelegatedDevice => ({
+      method: 'gateway',
+      key: KEY,
+      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+      numId: '1',
+      gatewayKey: `${KEY}-gw`,
+      byAssociation: token === undefined,
+      ...(token !== undefined ? { token: { credentialFingerprint: token, expiresAt: new Date(0) } } : {}),
+      rateLimits: DEFAULT_RATE_LIMITS,
+    });
+    assert.equal(revokes(event(), attached('aa')), false);
+    assert.equal(revokes(event(), attached('cc')), true);
+    assert.equal(revokes(event(), attached()), false, 'no credential was presented');
+    assert.equal(revokes(event({ reason: 'blocked', blocked: true }), attached()), true);
+    assert.equal(revokes(event({ reason: 'deleted' }), attached()), true);
+    const window = new RevocationWindow(10_000);
+    const before = window.mark();
+    window.record(event({ credentialFingerprints: [] }));
+    assert.equal(window.revokedSince(before, attached('aa')), true);
+    assert.equal(window.revokedSince(before, attached()), false);
   });
 
   test('a revocation that arrives while a token is being checked still refuses that connection', () => {

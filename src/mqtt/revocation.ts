@@ -4,16 +4,17 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CertificatesRevoked, DeviceKey, DeviceRevoked } from '../bus/bus.js';
-import type { AuthenticatedDevice } from '../registry/device-manager.js';
+import type { AuthenticatedDevice, GatewayDelegatedDevice } from '../registry/device-manager.js';
 
 /**
- * Whether `event` ends a connection of `device`: always when the device is deleted or blocked;
- * when its credentials changed, if the credential it authenticated with is no longer usable
- * (a registered device certificate is not a credential: its own state governs it).
+ * Whether `event` ends a connection of `device` (or its attachment to a gateway): always when the
+ * device is deleted or blocked; when its credentials changed, if the credential it authenticated
+ * with is no longer usable (a registered device certificate is not a credential: its own state
+ * governs it; a device attached by association alone presented none).
  */
-export function revokes(event: DeviceRevoked, device: AuthenticatedDevice): boolean {
+export function revokes(event: DeviceRevoked, device: AuthenticatedDevice | GatewayDelegatedDevice): boolean {
   if (event.reason === 'deleted' || event.blocked) return true;
-  const fingerprint = device.credentialFingerprint;
+  const fingerprint = device.method === 'gateway' ? device.token?.credentialFingerprint : device.credentialFingerprint;
   return fingerprint !== undefined && !event.credentialFingerprints.includes(fingerprint);
 }
 
@@ -65,7 +66,7 @@ export class RevocationWindow {
     }
   }
 
-  revokedSince(mark: number, device: AuthenticatedDevice): boolean {
+  revokedSince(mark: number, device: AuthenticatedDevice | GatewayDelegatedDevice): boolean {
     const recent = this.#recent.get(device.key);
     if (recent !== undefined && recent.serial > mark && revokes(recent.event, device)) return true;
     if (device.method !== 'certificate') return false;

@@ -1,5 +1,6 @@
 /**
- * Activity timestamps (`lastHeartbeatTime`, `lastEventTime`, `lastConfigSendTime`, `lastError*`)
+ * Activity timestamps (`lastHeartbeatTime`, `lastEventTime`, `lastConfigSendTime`, `lastError*`,
+ * `gatewayConfig.lastAccessedGateway*`)
  * change with every packet, so they are kept in memory and written behind in batches, as Cloud
  * IoT Core documented them to be. Readers merge what is still pending so they never see older
  * values than the device produced.
@@ -14,6 +15,8 @@ export interface Activity {
   readonly lastEventTime?: Date;
   readonly lastConfigSendTime?: Date;
   readonly lastError?: { readonly time: Date; readonly status: Status };
+  /** The gateway (by id) the device last came through. */
+  readonly lastAccessedGateway?: { readonly id: string; readonly time: Date };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -30,13 +33,16 @@ function merge(a: Activity, b: Activity): Activity {
 
 /** Moves every field of `from` that is later than `into`'s into it, in place. */
 function mergeInto(into: Mutable<Activity>, from: Activity): void {
-  const { lastHeartbeatTime, lastEventTime, lastConfigSendTime, lastError } = from;
+  const { lastHeartbeatTime, lastEventTime, lastConfigSendTime, lastError, lastAccessedGateway } = from;
   if (lastHeartbeatTime && later(into.lastHeartbeatTime, lastHeartbeatTime) !== into.lastHeartbeatTime) into.lastHeartbeatTime = lastHeartbeatTime;
   if (lastEventTime && later(into.lastEventTime, lastEventTime) !== into.lastEventTime) into.lastEventTime = lastEventTime;
   if (lastConfigSendTime && later(into.lastConfigSendTime, lastConfigSendTime) !== into.lastConfigSendTime) {
     into.lastConfigSendTime = lastConfigSendTime;
   }
   if (lastError && (into.lastError === undefined || lastError.time.getTime() > into.lastError.time.getTime())) into.lastError = lastError;
+  if (lastAccessedGateway && (into.lastAccessedGateway === undefined || lastAccessedGateway.time.getTime() >= into.lastAccessedGateway.time.getTime())) {
+    into.lastAccessedGateway = lastAccessedGateway;
+  }
 }
 
 interface Entry {
@@ -129,5 +135,9 @@ export function withActivity(stored: Device, pending: Activity | undefined): Dev
     out.lastErrorTime = pending.lastError.time;
     out.lastErrorStatus = pending.lastError.status;
   }
+  const gateway = pending.lastAccessedGateway;
+  const storedGatewayTime = stored.gatewayConfig.lastAccessedGatewayTime;
+  if (gateway && (!storedGatewayTime || gateway.time.getTime() >= storedGatewayTime.getTime()))
+    out.gatewayConfig = { ...stored.gatewayConfig, lastAccessedGatewayId: gateway.id, lastAccessedGatewayTime: gateway.time };
   return out;
 }

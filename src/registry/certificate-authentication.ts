@@ -7,7 +7,7 @@
  * Every refusal has a reason and is logged with the certificate's fingerprint, subject, issuer.
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_RATE_LIMITS } from './device-quotas.js';
+import { resolveRateLimits } from './device-quotas.js';
 import type { Logger } from 'pino';
 import type { RevocationSource } from '../domain/certificate-keys.js';
 import { isKeywayError } from '../domain/errors.js';
@@ -23,6 +23,8 @@ import { randomNumId } from './num-id.js';
 import { applyProvisioningTemplate, type AppliedTemplate } from './provisioning-template.js';
 import { RegistryRevocations } from './registry-revocations.js';
 import { chainRevocation } from './chain-revocation.js';
+import { gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
+import type { DeviceProtocol } from '../domain/resources.js';
 
 type Result = DeviceAuthResult<CertificateAuthenticatedDevice>;
 type Verified = Extract<ChainVerdict, { ok: true }>;
@@ -43,6 +45,7 @@ export async function authenticateDeviceCertificate(
   clientId: string,
   chain: readonly Buffer[],
   now: Date,
+  protocol: DeviceProtocol = 'mqtt',
 ): Promise<Result> {
   let leaf: ChainCertificate | undefined;
   const refuse = (reason: string): Result => {
@@ -69,7 +72,8 @@ export async function authenticateDeviceCertificate(
   const registryName: RegistryName = { project: name.project, location: name.location, registry: name.registry };
   const registry = await deps.store.getRegistry(registryName);
   if (!registry) return refuse('unknown registry');
-  if (registry.mqttEnabledState === 'MQTT_DISABLED') return refuse('MQTT is disabled for the registry');
+  const switchedOff = protocolRefusal(registry, protocol);
+  if (switchedOff) return refuse(switchedOff);
   if (registry.deviceAuthMethod === 'JWT_ONLY') return refuse('the registry accepts only JWT authentication');
 
   const verdict = verifyClientChain(
@@ -96,14 +100,14 @@ export async function authenticateDeviceCertificate(
     if (!device || registered.deviceNumId !== device.numId) return refuse('the certificate is registered to another device');
     if (registered.state !== 'ACTIVE') return refuse(`the certificate is ${registered.state}`);
     if (device.blocked) return refuse('device is blocked');
-    return { ok: true, device: authenticated(device, verdict, false) };
+    return { ok: true, device: authenticated(device, verdict, false, registry) };
   }
 
   if (device) {
     const credential = matchingCredential(device, verdict.chain[0]!, now);
     if (credential !== undefined) {
       if (device.blocked) return refuse('device is blocked');
-      return { ok: true, device: { ...authenticated(device, verdict, false), credentialFingerprint: credential } };
+      return { ok: true, device: { ...authenticated(device, verdict, false, registry), credentialFingerprint: credential } };
     }
   }
 
@@ -123,10 +127,10 @@ export async function authenticateDeviceCertificate(
       { device: formatDevice(outcome.device.name), numId: outcome.device.numId, fingerprint: leaf.fingerprint, subject: leaf.subject },
       'device created by just-in-time provisioning',
     );
-  return { ok: true, device: authenticated(outcome.device, verdict, outcome.created) };
+  return { ok: true, device: authenticated(outcome.device, verdict, outcome.created, registry) };
 }
 
-function authenticated(device: DeviceCredentials, verdict: Verified, provisioned: boolean): CertificateAuthenticatedDevice {
+function authenticated(device: DeviceCredentials, verdict: Verified, provisioned: boolean, registry: Registry): CertificateAuthenticatedDevice {
   return {
     method: 'certificate',
     key: formatDevice(device.name),
@@ -136,8 +140,8 @@ function authenticated(device: DeviceCredentials, verdict: Verified, provisioned
     revocationKeys: verdict.revocationKeys,
     notAfter: verdict.notAfter,
     provisioned,
-    // Replaced by the registry's own limits (rate limits work).
-    rateLimits: DEFAULT_RATE_LIMITS,
+    ...gatewayIdentity(device),
+    rateLimits: resolveRateLimits(registry.rateLimits),
   };
 }
 

@@ -14,6 +14,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import type { DeviceAuthResult } from './device-manager.js';
 import { DeviceManagerService } from './device-manager-service.js';
+import { DEFAULT_RATE_LIMITS } from './device-quotas.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keyway-gateway-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,7 +80,16 @@ describe('authenticateJwt', () => {
       numId,
       credentialFingerprint: fingerprintOf(ec.publicKey),
       tokenExpiresAt: new Date(NOW.getTime() + 3600_000),
+      rateLimits: DEFAULT_RATE_LIMITS,
     });
+  });
+
+  it("carries the registry's rate limits, defaults filled in, as they are at authentication", async () => {
+    await service.patchRegistry(REG, { rateLimits: { stateUpdatesPerSecond: 4 } }, ['rate_limits']);
+    const result = await service.authenticateJwt(clientId('dev1'), await token(ec), NOW);
+    assert.ok(result.ok, result.ok ? '' : result.reason);
+    assert.deepEqual(result.device.rateLimits, { ...DEFAULT_RATE_LIMITS, stateUpdatesPerSecond: 4 });
+    await service.patchRegistry(REG, {}, ['rate_limits']);
   });
 
   it('accepts RS256 with the RSA credential, and a client id that uses the numeric id', async () => {
@@ -133,6 +143,22 @@ describe('authenticateJwt', () => {
     refused(await service.authenticateJwt(clientId('dev1'), await token(ec), NOW), /MQTT is disabled/);
     await service.patchRegistry(REG, { mqttEnabledState: 'MQTT_STATE_UNSPECIFIED' }, ['mqtt_config.mqtt_enabled_state']);
     assert.ok((await service.authenticateJwt(clientId('dev1'), await token(ec), NOW)).ok, 'unspecified means enabled');
+  });
+
+  it('tells only the device itself that it is blocked or its protocol is off', async () => {
+    const forbidden = (r: DeviceAuthResult): string | undefined => (r.ok ? 'accepted' : r.forbidden);
+    await service.patchRegistry(REG, { httpEnabledState: 'HTTP_DISABLED' }, ['http_config']);
+    assert.match(forbidden(await service.authenticateJwt(clientId('dev1'), await token(ec), NOW, 'http')) ?? '', /HTTP is disabled/);
+    assert.equal(forbidden(await service.authenticateJwt(clientId('dev1'), await token(stranger), NOW, 'http')), undefined, 'a stranger learns nothing');
+    assert.ok((await service.authenticateJwt(clientId('dev1'), await token(ec), NOW, 'mqtt')).ok, 'MQTT stays on');
+    await service.patchRegistry(REG, { httpEnabledState: 'HTTP_ENABLED' }, ['http_config']);
+    assert.ok((await service.authenticateJwt(clientId('dev1'), await token(ec), NOW, 'http')).ok, 'HTTP on again');
+
+    await service.patchDevice(dev('dev1'), { blocked: true }, ['blocked']);
+    assert.match(forbidden(await service.authenticateJwt(clientId('dev1'), await token(ec), NOW, 'http')) ?? '', /blocked/);
+    assert.equal(forbidden(await service.authenticateJwt(clientId('dev1'), await token(stranger), NOW, 'http')), undefined, 'a stranger learns nothing');
+    assert.equal(forbidden(await service.authenticateJwt(clientId('dev1'), 'not.a.jwt', NOW, 'http')), undefined, 'nor does a bad token');
+    await service.patchDevice(dev('dev1'), { blocked: false }, ['blocked']);
   });
 
   it('refuses a device whose credentials were all removed', async () => {

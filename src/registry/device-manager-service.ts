@@ -27,6 +27,7 @@ import {
   LOG_LEVELS,
   type Device,
   type DeviceConfig,
+  type DeviceProtocol,
   type DeviceState,
   type Page,
   type PageRequest,
@@ -35,7 +36,9 @@ import {
 } from '../domain/resources.js';
 import type { DevicePatch, DeviceRecord, DeviceRef, RegistryPatch, Store, StoredCredential } from '../store/store.js';
 import { ActivityBuffer, withActivity, type Activity } from './activity-buffer.js';
+import { GatewayBindings, gatewayHasBoundDevices } from './gateway-bindings.js';
 import type {
+  AuthenticatedDevice,
   CertificateAuthenticatedDevice,
   DeviceAuthResult,
   GatewayDelegatedDevice,
@@ -73,6 +76,7 @@ import {
 } from './registry-rules.js';
 import { DEVICE_MASK_PATHS, parseUpdateMask, REGISTRY_MASK_PATHS } from './update-mask.js';
 import { uploadRegistryCrl, type CrlUploadResult } from './registry-crl.js';
+import { checkRateLimits, patchRateLimits } from './rate-limit-rules.js';
 import { caKeyOf, checkDeviceAuthMethod, checkRegistryCredentials, registryCaFingerprints } from './registry-credentials.js';
 import type { IssuerProfiles } from './provisioning-template.js';
 
@@ -124,6 +128,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   readonly #revocations: readonly RevocationSource[];
   readonly #issuerProfiles: IssuerProfiles | undefined;
   readonly #certificates: DeviceCertificates;
+  readonly #gateways: GatewayBindings;
 
   constructor(options: DeviceManagerServiceOptions) {
     this.#store = options.store;
@@ -141,6 +146,13 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       now: this.#now,
       revocations: this.#revocations,
     });
+    this.#gateways = new GatewayBindings({
+      store: this.#store,
+      bus: this.#bus,
+      logger: this.#logger,
+      now: this.#now,
+      recordAccess: (device, gatewayId, at) => this.#record(device, { lastAccessedGateway: { id: gatewayId, time: at } }),
+    });
   }
 
   // ---- registries ---------------------------------------------------------------------------
@@ -154,6 +166,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const location = parseLocation(formatLocation(parent), 'parent');
     checkResourceId('deviceRegistry.id', id);
     const state = checkStateNotificationConfig(input.stateNotificationConfig);
+    const rateLimits = checkRateLimits(input.rateLimits);
     const registry: Registry = {
       name: { ...location, registry: id },
       credentials: await this.#checkRegistryCredentials(input.credentials ?? []),
@@ -165,6 +178,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       httpEnabledState:
         input.httpEnabledState === undefined ? REGISTRY_DEFAULTS.httpEnabledState : checkHttpState(input.httpEnabledState),
       logLevel: input.logLevel === undefined ? REGISTRY_DEFAULTS.logLevel : checkRegistryLogLevel(input.logLevel),
+      ...(rateLimits ? { rateLimits } : {}),
     };
     if ((await this.#store.insertRegistry(registry, this.#now())) === 'exists')
       throw alreadyExists(`Registry ${formatRegistry(registry.name)} already exists.`);
@@ -206,10 +220,13 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       patch.logLevel = input.logLevel === undefined ? REGISTRY_DEFAULTS.logLevel : checkRegistryLogLevel(input.logLevel);
     if (paths.has('credentials')) patch.credentials = await this.#checkRegistryCredentials(input.credentials ?? []);
     if (paths.has('device_auth_method')) patch.deviceAuthMethod = checkDeviceAuthMethod(input.deviceAuthMethod);
-    const before = patch.credentials === undefined ? undefined : await this.#store.getRegistry(registryName(name));
+    const needsBefore = patch.credentials !== undefined || [...paths].some((p) => p.startsWith('rate_limits.'));
+    const before = needsBefore ? await this.#store.getRegistry(registryName(name)) : undefined;
+    const limits = patchRateLimits(before?.rateLimits, input.rateLimits, paths);
+    if (limits) patch.rateLimits = limits.rateLimits;
     const updated = await this.#store.updateRegistry(registryName(name), patch);
     if (!updated) throw notFound(`Registry ${formatRegistry(name)} not found.`);
-    if (before) this.#announceRemovedCas(before, updated);
+    if (before && patch.credentials !== undefined) this.#announceRemovedCas(before, updated);
     return updated;
   }
 
@@ -304,11 +321,13 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const numIds = checkFilter(request.deviceNumIds, 'deviceNumIds', isNumId);
     const reg = registryName(registry);
     if (!(await this.#store.getRegistry(reg))) throw notFound(`Registry ${formatRegistry(reg)} not found.`);
+    const gatewayFilter = await this.#gateways.listQuery(reg, request.gatewayListOptions);
     const records = await this.#store.listDevices(reg, {
       limit: size + 1,
       ...(afterId !== undefined ? { afterId } : {}),
       ...(ids ? { ids } : {}),
       ...(numIds ? { numIds } : {}),
+      ...gatewayFilter,
     });
     const devices = records.map(({ device }) => withActivity(device, this.#activity.pendingFor(keyOf(device))));
     return toPage(devices, size, (d) => d.name.device);
@@ -338,6 +357,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const result = await this.#store.updateDevice(current.device.numId, patch);
     if (!result) throw notFound(`Device ${formatDevice(name)} not found.`);
     this.#announceAuthChange(result.before, result.after);
+    this.#gateways.announceChange(result.before.device, result.after.device);
     // Metadata holds the device's type label and its policy variables: its policy may have changed.
     if (JSON.stringify(result.before.device.metadata) !== JSON.stringify(result.after.device.metadata))
       this.#bus.publishPoliciesChanged({ registry: formatRegistry(result.after.device.name), devices: [keyOf(result.after.device)] });
@@ -346,8 +366,11 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
 
   async deleteDevice(name: DeviceName): Promise<void> {
     const current = await this.#resolve(name);
+    const gateways = await this.#gateways.gatewaysOf(current.device);
     const deleted = await this.#store.deleteDevice(current.device.numId);
     if (!deleted) throw notFound(`Device ${formatDevice(name)} not found.`);
+    if (deleted === 'has-bound-devices') throw gatewayHasBoundDevices(current.device.name);
+    this.#gateways.announceDeleted(deleted.device, gateways);
     const key = keyOf(deleted.device);
     this.#activity.forget(key);
     this.#bus.publishRevoked({ device: key, reason: 'deleted', blocked: deleted.device.blocked, credentialFingerprints: [] });
@@ -412,8 +435,13 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
 
   // ---- device plane -------------------------------------------------------------------------
 
-  async authenticateJwt(clientId: string, token: string, now: Date = this.#now()): Promise<DeviceAuthResult<JwtAuthenticatedDevice>> {
-    const result = await authenticateDeviceJwt(this.#store, this.#logger, clientId, token, now);
+  async authenticateJwt(
+    clientId: string,
+    token: string,
+    now: Date = this.#now(),
+    protocol: DeviceProtocol = 'mqtt',
+  ): Promise<DeviceAuthResult<JwtAuthenticatedDevice>> {
+    const result = await authenticateDeviceJwt(this.#store, this.#logger, clientId, token, now, protocol);
     if (!result.ok) this.#logger.debug({ clientId: clientId.slice(0, 512), reason: result.reason }, 'device refused');
     return result;
   }
@@ -422,32 +450,43 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     clientId: string,
     chain: readonly Buffer[],
     now: Date = this.#now(),
+    protocol: DeviceProtocol = 'mqtt',
   ): Promise<DeviceAuthResult<CertificateAuthenticatedDevice>> {
     return authenticateDeviceCertificate(
       { store: this.#store, logger: this.#logger, revocations: this.#revocations },
       clientId,
       chain,
       now,
+      protocol,
     );
   }
 
-  // ---- gateways -------------------------------------------------------------------------------
-  // PLACEHOLDER: replaced by the gateway bindings work (registry/gateway-bindings.ts).
+  // ---- gateways (gateway-bindings.ts) ---------------------------------------------------------
 
-  async bindDeviceToGateway(_registry: RegistryName, _gatewayId: string, _deviceId: string): Promise<void> {
-    throw new KeywayError('UNIMPLEMENTED', 'gateway bindings are not available yet');
+  bindDeviceToGateway(registry: RegistryName, gatewayId: string, deviceId: string): Promise<void> {
+    return this.#gateways.bind(registry, gatewayId, deviceId);
   }
 
-  async unbindDeviceFromGateway(_registry: RegistryName, _gatewayId: string, _deviceId: string): Promise<void> {
-    throw new KeywayError('UNIMPLEMENTED', 'gateway bindings are not available yet');
+  unbindDeviceFromGateway(registry: RegistryName, gatewayId: string, deviceId: string): Promise<void> {
+    return this.#gateways.unbind(registry, gatewayId, deviceId);
   }
 
-  async authorizeGatewayDevice(): Promise<DeviceAuthResult<GatewayDelegatedDevice>> {
-    return { ok: false, reason: 'gateways are not available yet' };
+  authorizeGatewayDevice(
+    gateway: AuthenticatedDevice,
+    deviceId: string,
+    token: string | undefined,
+    protocol: DeviceProtocol,
+    now: Date = this.#now(),
+  ): Promise<DeviceAuthResult<GatewayDelegatedDevice>> {
+    return this.#gateways.authorizeDevice(gateway, deviceId, token, protocol, now);
   }
 
-  async checkGatewayRelay(): Promise<{ readonly ok: false; readonly reason: string }> {
-    return { ok: false, reason: 'gateways are not available yet' };
+  checkGatewayRelay(
+    device: AuthenticatedDevice,
+    gatewayId: string,
+    now: Date = this.#now(),
+  ): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> {
+    return this.#gateways.checkRelay(device, gatewayId, now);
   }
 
   // ---- device certificates (device-certificates.ts) -----------------------------------------

@@ -55,7 +55,9 @@ export type RegistryMaskPath =
   | 'log_level'
   | 'credentials'
   | 'device_auth_method'
-  | 'rate_limits';
+  | 'rate_limits'
+  /** One limit: `rate_limits.state_updates_per_second` and so on. */
+  | `rate_limits.${string}`;
 
 export interface DeviceInput {
   readonly credentials?: readonly DeviceCredential[];
@@ -110,13 +112,15 @@ export interface DeviceManager {
   getDevice(name: DeviceName): Promise<Device>;
   listDevices(registry: RegistryName, request: ListDevicesRequest): Promise<Page<Device>>;
   patchDevice(name: DeviceName, input: DeviceInput, updateMask: readonly string[]): Promise<Device>;
+  /** FAILED_PRECONDITION for a gateway that still has devices bound; a device's own bindings go with it. */
   deleteDevice(name: DeviceName): Promise<void>;
 
   /**
    * Binds a device to a gateway of the same registry (either may be named by numeric id).
    * The gateway must be a GATEWAY, the device must not be one; binding twice is a no-op.
    * At most LIMITS.devicesBoundPerGateway per gateway and LIMITS.gatewaysPerDevice per device
-   * (RESOURCE_EXHAUSTED beyond).
+   * (RESOURCE_EXHAUSTED beyond). NOT_FOUND when either is not a device of `registry`;
+   * INVALID_ARGUMENT (on `gatewayId` / `deviceId`) when the gateway is no GATEWAY or the device is one.
    */
   bindDeviceToGateway(registry: RegistryName, gatewayId: string, deviceId: string): Promise<void>;
   /** NOT_FOUND when not bound. A gateway connection that has the device attached by association loses it at once. */
@@ -201,8 +205,13 @@ export interface GatewayDelegatedDevice extends Omit<DeviceIdentity, 'gateway'> 
 
 export type DeviceAuthResult<D extends AuthenticatedDevice | GatewayDelegatedDevice = AuthenticatedDevice> =
   | { readonly ok: true; readonly device: D }
-  /** `reason` is for the log only; the device learns nothing but "not authorised". */
-  | { readonly ok: false; readonly reason: string };
+  /**
+   * `reason` is for the log only; the device learns nothing but "not authorised", unless
+   * `forbidden` is set: the credential verified, so the caller is the device, but it may not come
+   * in now (blocked, or its protocol switched off for the registry). A protocol that can say so
+   * (HTTP 403) may tell it these words.
+   */
+  | { readonly ok: false; readonly reason: string; readonly forbidden?: string };
 
 /**
  * What the device plane (MQTT now, the HTTPS bridge later) needs. Timestamps of activity

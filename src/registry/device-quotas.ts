@@ -4,11 +4,18 @@
  * registry's (`rateLimits`, defaults below), read at authentication into the device's identity.
  *
  * Per-connection limits of MQTT (telemetry messages per second of one connection) are kept by
- * the connection itself; this object keeps what outlives a connection: per device and per
- * registry buckets.
+ * the connection itself (`telemetryMessageBucket`); this object keeps what outlives a
+ * connection: per device and per registry buckets. They live in this process: in a cluster each
+ * node counts what it serves.
+ *
+ * Every limit is a token bucket refilled at the limit's rate, holding a burst of `BURST_SECONDS`
+ * of it, so that real firmware is not punished for what it does on every start: a state right
+ * after connecting, a burst of events queued while offline, a few quick reconnects.
  */
-import type { DeviceKey, RegistryKey } from '../bus/bus.js';
-import type { RateLimits } from '../domain/resources.js';
+import type { DeviceKey } from '../bus/bus.js';
+import type { RegistryName } from '../domain/names.js';
+import type { DeviceProtocol, RateLimits } from '../domain/resources.js';
+import { TokenBucket } from '../domain/token-bucket.js';
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   stateUpdatesPerSecond: 1,
@@ -19,11 +26,33 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   registryPublishesPerMinute: 60_000,
 };
 
-/** What a quota check needs to know of the device. */
+/** Seconds' worth of each limit a bucket holds: the burst allowed after a quiet spell. */
+export const BURST_SECONDS: { readonly [K in keyof RateLimits]: number } = {
+  // A state on connect and one or two more (a config applied) pass at once; after that, the rate.
+  stateUpdatesPerSecond: 3,
+  // A backlog of two seconds' worth, queued while offline, goes through at once.
+  telemetryMessagesPerSecond: 2,
+  telemetryBytesPerSecond: 2,
+  // A few quick reconnects (a firmware restart, a network flap) pass; a reconnect loop does not.
+  connectionsPerSecond: 10,
+  registryConnectionsPerMinute: 60,
+  registryPublishesPerMinute: 60,
+};
+
+/** The registry's limits with the defaults filled in. */
+export function resolveRateLimits(set: Partial<RateLimits> | undefined): RateLimits {
+  return { ...DEFAULT_RATE_LIMITS, ...stripUndefined(set ?? {}) };
+}
+
+function stripUndefined(set: Partial<RateLimits>): Partial<RateLimits> {
+  return Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) as Partial<RateLimits>;
+}
+
+/** What a quota check needs to know of the device: any authenticated device (device-manager) is one. */
 export interface RateLimitedDevice {
   readonly key: DeviceKey;
-  /** `projects/{p}/locations/{l}/registries/{r}` */
-  readonly registry: RegistryKey;
+  /** Its registry is what the registry-wide limits count. */
+  readonly name: RegistryName;
   readonly rateLimits: RateLimits;
 }
 
@@ -33,10 +62,220 @@ export type QuotaVerdict =
   | { readonly ok: false; readonly limit: keyof RateLimits; readonly retryAfterSeconds: number };
 
 export interface DeviceQuotas {
-  /** A new MQTT connection of the device, or one HTTP request: per device and per registry. */
-  admitConnection(device: RateLimitedDevice, now?: number): QuotaVerdict;
-  /** One telemetry event of `bytes` payload bytes (per device bytes, per registry publishes; HTTP: messages per device). */
-  admitTelemetry(device: RateLimitedDevice, bytes: number, protocol: 'mqtt' | 'http', now?: number): QuotaVerdict;
+  /**
+   * A new MQTT connection of the device (per device and per registry), or one HTTP request (per
+   * registry only: HTTP devices are limited by what they send, not by how often they ask).
+   */
+  admitConnection(device: RateLimitedDevice, protocol: DeviceProtocol, now?: number): QuotaVerdict;
+  /**
+   * One telemetry event of `bytes` payload bytes: bytes per device, publishes per registry, and
+   * over HTTP messages per device (over MQTT the connection counts its messages:
+   * `telemetryMessageBucket`).
+   */
+  admitTelemetry(device: RateLimitedDevice, bytes: number, protocol: DeviceProtocol, now?: number): QuotaVerdict;
   /** One state update: per device and per registry. */
   admitState(device: RateLimitedDevice, now?: number): QuotaVerdict;
+}
+
+/** What a device is told when `limit` refused it (HTTP error message; MQTT `lastErrorStatus`). */
+export function describeLimit(limit: keyof RateLimits, limits: RateLimits): string {
+  const n = limits[limit];
+  switch (limit) {
+    case 'stateUpdatesPerSecond':
+      return `The device exceeded its state update rate limit of ${n} per second.`;
+    case 'telemetryMessagesPerSecond':
+      return `The device exceeded its telemetry rate limit of ${n} messages per second.`;
+    case 'telemetryBytesPerSecond':
+      return `The device exceeded its telemetry throughput limit of ${n} bytes per second.`;
+    case 'connectionsPerSecond':
+      return `The device exceeded its connection rate limit of ${n} per second.`;
+    case 'registryConnectionsPerMinute':
+      return `The registry exceeded its connection and request rate limit of ${n} per minute.`;
+    case 'registryPublishesPerMinute':
+      return `The registry exceeded its publish rate limit of ${n} per minute.`;
+  }
+}
+
+/** Quotas with the clock their buckets run on, so that per-connection buckets (MQTT) run on it too. */
+export interface ClockedQuotas extends DeviceQuotas {
+  /** Milliseconds, monotonic. */
+  now(): number;
+}
+
+/** A bucket for one limit at its rate and burst. */
+export function limitBucket(limit: keyof RateLimits, limits: RateLimits, now: number): TokenBucket {
+  const { capacity, perSecond } = bucketShape(limit, limits);
+  return new TokenBucket(capacity, perSecond, now);
+}
+
+/** The per-connection bucket of MQTT telemetry messages (`telemetryMessagesPerSecond`). */
+export function telemetryMessageBucket(limits: RateLimits, now: number): TokenBucket {
+  return limitBucket('telemetryMessagesPerSecond', limits, now);
+}
+
+function bucketShape(limit: keyof RateLimits, limits: RateLimits): { capacity: number; perSecond: number } {
+  const rate = limits[limit];
+  const perSecond = limit === 'registryConnectionsPerMinute' || limit === 'registryPublishesPerMinute' ? rate / 60 : rate;
+  return { capacity: Math.max(1, perSecond * BURST_SECONDS[limit]), perSecond };
+}
+
+/** One bucket to check: what it is, and how many tokens the event takes from it. */
+export interface QuotaCharge {
+  readonly limit: keyof RateLimits;
+  readonly bucket: TokenBucket;
+  readonly amount: number;
+}
+
+/**
+ * Admits an event only if every bucket it counts against has room, and only then takes from
+ * them all: a refusal by one limit uses up none of the others.
+ */
+export function chargeAll(charges: readonly QuotaCharge[], now: number): QuotaVerdict {
+  for (const { limit, bucket, amount } of charges) {
+    const wait = bucket.secondsUntil(amount, now);
+    if (wait > 0) return { ok: false, limit, retryAfterSeconds: Math.max(1, Math.ceil(wait)) };
+  }
+  for (const { bucket, amount } of charges) bucket.takeAmount(amount, now);
+  return ADMITTED;
+}
+
+const ADMITTED: QuotaVerdict = { ok: true };
+
+const registryKey = (name: RegistryName): string => `${name.project}/${name.location}/${name.registry}`;
+
+type DeviceLimit = 'stateUpdatesPerSecond' | 'telemetryMessagesPerSecond' | 'telemetryBytesPerSecond' | 'connectionsPerSecond';
+type RegistryLimit = 'registryConnectionsPerMinute' | 'registryPublishesPerMinute';
+
+/** The buckets of one device or registry, made when first needed. */
+type Buckets<L extends keyof RateLimits> = Partial<Record<L, TokenBucket>>;
+
+export interface DeviceRateLimiterOptions {
+  /** Milliseconds, monotonic; `performance.now()` by default. */
+  readonly clock?: () => number;
+  /**
+   * Devices remembered at most. Only devices whose buckets are not full are remembered; past
+   * this many the least recently active one is forgotten (and starts again with full buckets).
+   */
+  readonly maxDevices?: number;
+  /** Registries remembered at most, likewise. */
+  readonly maxRegistries?: number;
+}
+
+/** How often the tables forget devices and registries whose buckets have refilled. */
+const SWEEP_INTERVAL_MS = 30_000;
+
+/** The in-memory DeviceQuotas of one node. */
+export class DeviceRateLimiter implements ClockedQuotas {
+  readonly #clock: () => number;
+  readonly #devices: BucketTable<DeviceLimit>;
+  readonly #registries: BucketTable<RegistryLimit>;
+  #sweptAt: number;
+
+  constructor(options: DeviceRateLimiterOptions = {}) {
+    this.#clock = options.clock ?? (() => performance.now());
+    this.#devices = new BucketTable(options.maxDevices ?? 250_000);
+    this.#registries = new BucketTable(options.maxRegistries ?? 10_000);
+    this.#sweptAt = this.#clock();
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+
+  /** Devices currently remembered (those with a bucket not yet refilled). */
+  get trackedDevices(): number {
+    return this.#devices.size;
+  }
+
+  /** Registries currently remembered. */
+  get trackedRegistries(): number {
+    return this.#registries.size;
+  }
+
+  admitConnection(device: RateLimitedDevice, protocol: DeviceProtocol, now = this.#clock()): QuotaVerdict {
+    this.#sweep(now);
+    const charges = [this.#registryCharge(device, 'registryConnectionsPerMinute', now)];
+    if (protocol === 'mqtt') charges.unshift(this.#deviceCharge(device, 'connectionsPerSecond', 1, now));
+    return chargeAll(charges, now);
+  }
+
+  admitTelemetry(device: RateLimitedDevice, bytes: number, protocol: DeviceProtocol, now = this.#clock()): QuotaVerdict {
+    this.#sweep(now);
+    const charges = [
+      this.#deviceCharge(device, 'telemetryBytesPerSecond', bytes, now),
+      this.#registryCharge(device, 'registryPublishesPerMinute', now),
+    ];
+    if (protocol === 'http') charges.unshift(this.#deviceCharge(device, 'telemetryMessagesPerSecond', 1, now));
+    return chargeAll(charges, now);
+  }
+
+  admitState(device: RateLimitedDevice, now = this.#clock()): QuotaVerdict {
+    this.#sweep(now);
+    return chargeAll(
+      [this.#deviceCharge(device, 'stateUpdatesPerSecond', 1, now), this.#registryCharge(device, 'registryPublishesPerMinute', now)],
+      now,
+    );
+  }
+
+
+  #deviceCharge(device: RateLimitedDevice, limit: DeviceLimit, amount: number, now: number): QuotaCharge {
+    return { limit, amount, bucket: this.#devices.bucket(device.key, limit, device.rateLimits, now) };
+  }
+
+  #registryCharge(device: RateLimitedDevice, limit: RegistryLimit, now: number): QuotaCharge {
+    return { limit, amount: 1, bucket: this.#registries.bucket(registryKey(device.name), limit, device.rateLimits, now) };
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#sweptAt < SWEEP_INTERVAL_MS) return;
+    this.#sweptAt = now;
+    this.#devices.forgetFull(now);
+    this.#registries.forgetFull(now);
+  }
+}
+
+/** Buckets by key, least recently used first, bounded. */
+class BucketTable<L extends keyof RateLimits> {
+  readonly #entries = new Map<string, Buckets<L>>();
+
+  constructor(readonly capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The key's bucket for `limit`, tuned to `limits` (they change when the registry's do). */
+  bucket(key: string, limit: L, limits: RateLimits, now: number): TokenBucket {
+    const entries = this.#entries;
+    let buckets = entries.get(key);
+    if (buckets === undefined) {
+      if (entries.size >= this.capacity) {
+        const oldest = entries.keys().next();
+        if (!oldest.done) entries.delete(oldest.value);
+      }
+      buckets = {};
+    } else {
+      // Map order is insertion order: re-inserting marks it as the most recently used.
+      entries.delete(key);
+    }
+    entries.set(key, buckets);
+    let bucket = buckets[limit];
+    if (bucket === undefined) {
+      bucket = limitBucket(limit, limits, now);
+      buckets[limit] = bucket;
+    } else {
+      const { capacity, perSecond } = bucketShape(limit, limits);
+      bucket.retune(capacity, perSecond, now);
+    }
+    return bucket;
+  }
+
+  /** Drops the keys whose every bucket is full: they hold nothing a fresh bucket would not. */
+  forgetFull(now: number): void {
+    for (const [key, buckets] of this.#entries) {
+      if (Object.values<TokenBucket | undefined>(buckets).every((b) => b === undefined || b.isFull(now))) this.#entries.delete(key);
+    }
+  }
 }

@@ -1,10 +1,11 @@
 /**
  * Device authentication by JWT (reference §1.2–1.3): the client id names the device, the token
  * must verify with one of its usable credentials and carry the project as audience. Every
- * refusal has a reason for the log; the device itself learns nothing but "not authorised".
+ * refusal has a reason for the log; the device itself learns nothing but "not authorised",
+ * except that a device whose token verified may be told it is blocked or its protocol is off.
  */
 import type { Logger } from 'pino';
-import { DEFAULT_RATE_LIMITS } from './device-quotas.js';
+import { resolveRateLimits } from './device-quotas.js';
 import { formatDevice, isNumId, parseDevice } from '../domain/names.js';
 import { isKeywayError } from '../domain/errors.js';
 import { CredentialKeyCache } from '../identity/credential-key-cache.js';
@@ -13,6 +14,8 @@ import { verifyDeviceJwt } from '../identity/device-jwt.js';
 import type { Store } from '../store/store.js';
 import type { DeviceAuthResult, JwtAuthenticatedDevice } from './device-manager.js';
 import { isUsable } from './device-rules.js';
+import { gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
+import type { DeviceProtocol } from '../domain/resources.js';
 
 const refuse = (reason: string): DeviceAuthResult<JwtAuthenticatedDevice> => ({ ok: false, reason });
 
@@ -29,6 +32,7 @@ export async function authenticateDeviceJwt(
   clientId: string,
   token: string,
   now: Date,
+  protocol: DeviceProtocol = 'mqtt',
 ): Promise<DeviceAuthResult<JwtAuthenticatedDevice>> {
   let name;
   try {
@@ -39,11 +43,9 @@ export async function authenticateDeviceJwt(
   }
   const registry = await store.getRegistry(name);
   if (!registry) return refuse('unknown registry');
-  if (registry.mqttEnabledState === 'MQTT_DISABLED') return refuse('MQTT is disabled for the registry');
   if (registry.deviceAuthMethod === 'CERTIFICATE_ONLY') return refuse('the registry accepts only certificate authentication');
   const device = await store.findDeviceCredentials(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
   if (!device) return refuse('unknown device');
-  if (device.blocked) return refuse('device is blocked');
 
   const keys: CredentialKey[] = [];
   for (const [i, credential] of device.credentials.entries()) {
@@ -60,6 +62,10 @@ export async function authenticateDeviceJwt(
 
   const verified = await verifyDeviceJwt(token, keys, name.project, now);
   if (!verified.ok) return refuse(`token refused: ${verified.reason}`);
+  // Checked once the token proved the caller is the device: only the device may learn why it is kept out.
+  const switchedOff = protocolRefusal(registry, protocol);
+  if (switchedOff) return { ok: false, reason: switchedOff, forbidden: `${switchedOff}.` };
+  if (device.blocked) return { ok: false, reason: 'device is blocked', forbidden: 'The device is blocked.' };
   return {
     ok: true,
     device: {
@@ -69,8 +75,8 @@ export async function authenticateDeviceJwt(
       numId: device.numId,
       credentialFingerprint: verified.key.fingerprint,
       tokenExpiresAt: verified.expiresAt,
-      // Replaced by the registry's own limits (rate limits work).
-      rateLimits: DEFAULT_RATE_LIMITS,
+      ...gatewayIdentity(device),
+      rateLimits: resolveRateLimits(registry.rateLimits),
     },
   };
 }

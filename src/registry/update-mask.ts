@@ -5,6 +5,7 @@
  */
 import { fieldError } from '../domain/errors.js';
 import type { DeviceMaskPath, RegistryMaskPath } from './device-manager.js';
+import { RATE_LIMIT_MASK_PATHS } from './rate-limit-rules.js';
 
 export const REGISTRY_MASK_PATHS: readonly RegistryMaskPath[] = [
   'event_notification_configs',
@@ -16,6 +17,7 @@ export const REGISTRY_MASK_PATHS: readonly RegistryMaskPath[] = [
   'log_level',
   'credentials',
   'device_auth_method',
+  ...RATE_LIMIT_MASK_PATHS,
 ];
 
 export const DEVICE_MASK_PATHS: readonly DeviceMaskPath[] = [

@@ -8,6 +8,7 @@ export interface ServeOptions {
   configFile?: string;
   dataDir?: string;
   mqttPort?: number;
+  httpPort?: number;
   apiPort?: number;
   hostnames?: string[];
   devOpenListener?: ListenerConfig;
@@ -28,6 +29,7 @@ export function welcome(server: RunningServer): string {
     '',
     'Keyway is serving.',
     `  MQTT for devices   mqtts://localhost:${server.mqttPort}`,
+    `  HTTPS for devices  https://localhost:${server.httpPort}   (Cloud IoT Core's device HTTP API, /v1/…)`,
     ...(server.mqttAlpnPort !== undefined ? [`  MQTT by ALPN mqtt  port ${server.mqttAlpnPort}`] : []),
     `  Admin API          ${server.apiUrl}`,
     `  Data directory     ${shown(server.dataDir)}`,
@@ -45,6 +47,10 @@ export function welcome(server: RunningServer): string {
     '    -i projects/demo/locations/europe-west1/registries/fleet/devices/dev1 -u unused \\',
     '    -P "$(npx keyway keys jwt --private-key ./dev1/private.pem --project demo)" \\',
     '    -t /devices/dev1/events -m "hello" -q 1',
+    '  # or over HTTPS:',
+    `  curl --cacert ${ca} -H "authorization: Bearer $(npx keyway keys jwt --private-key ./dev1/private.pem --project demo)" \\`,
+    `    -d '{"binary_data": "aGVsbG8="}' \\`,
+    `    https://localhost:${server.httpPort}/v1/projects/demo/locations/europe-west1/registries/fleet/devices/dev1:publishEvent`,
     '  npx keyway devices describe dev1 --registry fleet',
     '',
   ];
@@ -64,6 +70,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const overrides: PartialConfig = {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.mqttPort !== undefined ? { mqtt: { port: options.mqttPort } } : {}),
+    ...(options.httpPort !== undefined ? { http: { port: options.httpPort } } : {}),
     ...(options.apiPort !== undefined ? { api: { port: options.apiPort } } : {}),
     ...(options.hostnames?.length ? { hostnames: options.hostnames } : {}),
     ...(options.devOpenListener ? { devOpenListener: options.devOpenListener } : {}),

@@ -46,6 +46,7 @@ test('first start bootstraps the data directory; later starts reuse it', async (
 test('the welcome text tells how to connect a first device', async () => {
   const text = welcome({
     mqttPort: 8883,
+    httpPort: 8443,
     apiPort: 19443,
     apiUrl: 'https://localhost:19443',
     dataDir: join(process.cwd(), 'keyway-data'),
@@ -55,6 +56,8 @@ test('the welcome text tells how to connect a first device', async () => {
     close: async () => undefined,
   });
   assert.match(text, /mqtts:\/\/localhost:8883/);
+  assert.match(text, /https:\/\/localhost:8443\/v1\//);
+  assert.match(text, /curl --cacert keyway-data\/pki\/ca\.crt .*devices\/dev1:publishEvent/s);
   assert.match(text, /export KEYWAY_API_URL=https:\/\/localhost:19443/);
   assert.match(text, /--cafile keyway-data\/pki\/ca\.crt/);
   assert.match(text, /keys jwt --private-key/);

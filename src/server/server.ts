@@ -12,9 +12,11 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import { CertificateAuthorityService } from '../pki/certificate-authority-service.js';
 import { openCaKeyCustodies } from '../pki/custodies.js';
 import { DeviceManagerService } from '../registry/device-manager-service.js';
+import { DeviceRateLimiter } from '../registry/device-quotas.js';
 import { Broker, type BrokerOptions } from '../mqtt/broker.js';
 import { secureContextOptions } from '../mqtt/listener.js';
 import { createAdminApi } from '../api/admin-api.js';
+import { createDeviceBridge } from '../bridge/device-bridge.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { ServiceAccountService } from '../registry/service-accounts.js';
 import { PolicyService } from '../registry/policy-service.js';
@@ -36,6 +38,8 @@ export interface RunningServer {
   readonly openMqttPort?: number;
   /** The MQTT-by-ALPN listener's port, when the configuration asks for one. */
   readonly mqttAlpnPort?: number;
+  /** The device HTTPS listener's port: the HTTP bridge and MQTT over WebSockets (`/mqtt`). */
+  readonly httpPort: number;
   readonly apiPort: number;
   readonly apiUrl: string;
   readonly dataDir: string;
@@ -129,8 +133,11 @@ export async function startServer(
     stops.push(() => accounts.close());
 
     const policies = new PolicyService({ store, bus, logger: logger.child({ module: 'policy' }) });
+    // One set of device and registry buckets for MQTT and HTTP, so that both count against the same limits.
+    const quotas = new DeviceRateLimiter();
     const broker = new Broker({
       gateway: manager,
+      quotas,
       // The broker compiles each connection's policy; it never sees the store.
       policies: { compile: async (device, certSubject) => (await policies.compileForDevice(device.numId, certSubject, device.name))?.compiled },
       bus,
@@ -144,8 +151,25 @@ export async function startServer(
       ...(config.devOpenListener ? { openListener: config.devOpenListener } : {}),
       ...(config.mqtt.alpn ? { alpnListener: { host: config.mqtt.alpn.host ?? config.mqtt.host, port: config.mqtt.alpn.port } } : {}),
     });
+    // The device HTTPS listener: the HTTP bridge, and MQTT over WebSockets on its upgrades.
+    const bridge = await createDeviceBridge({
+      gateway: manager,
+      messages: broker.deviceMessages,
+      quotas,
+      audit,
+      // As for the broker: compiled per request here, there being no session to keep it in.
+      policies: { compile: async (device) => (await policies.compileForDevice(device.numId, undefined, device.name))?.compiled },
+      tls: tls.credentials,
+      logger: logger.child({ module: 'http' }),
+    });
     const { port: mqttPort, openPort: openMqttPort, alpnPort: mqttAlpnPort } = await broker.start();
     stops.push(() => broker.close());
+    // Stopped before the broker (stops run in reverse), so that what it accepted still reaches the backends.
+    stops.push(() => bridge.close());
+    const webSockets = broker.serveWebSockets(bridge.server);
+    // Stopped first: closing an HTTPS server waits for the sockets upgraded from it.
+    stops.push(() => webSockets.close());
+    const httpPort = await bridge.listen(config.http.host, config.http.port);
 
     const api = await createAdminApi({
       manager,
@@ -166,6 +190,7 @@ export async function startServer(
     const applyTls = (loaded: LoadedCertificates): void => {
       broker.setTlsCredentials(loaded.credentials);
       (api.server as unknown as TlsServer).setSecureContext(secureContextOptions(loaded.credentials));
+      bridge.setTlsCredentials(loaded.credentials);
     };
     const files = operatorCertificateFiles(config);
     const tlsLog = logger.child({ module: 'tls' });
@@ -186,7 +211,7 @@ export async function startServer(
       }
     };
 
-    logger.info({ mqttPort, apiPort, dataDir: config.dataDir }, 'keyway started');
+    logger.info({ mqttPort, httpPort, apiPort, dataDir: config.dataDir }, 'keyway started');
     if (openMqttPort !== undefined) {
       logger.warn(
         { openMqttPort, host: config.devOpenListener?.host },
@@ -198,6 +223,7 @@ export async function startServer(
       mqttPort,
       ...(openMqttPort !== undefined ? { openMqttPort } : {}),
       ...(mqttAlpnPort !== undefined ? { mqttAlpnPort } : {}),
+      httpPort,
       apiPort,
       apiUrl: `https://${urlHost(config.api.host)}:${apiPort}`,
       dataDir: config.dataDir,

@@ -14,15 +14,18 @@ import { KyselyPolicyStore } from './kysely-policy-store.js';
 import { KyselyServiceAccountStore } from './kysely-service-account-store.js';
 import * as deviceCertificates from './device-certificates-store.js';
 import * as registryCrls from './registry-crls-store.js';
+import * as gatewayBindings from './gateway-bindings-store.js';
 import { registryExists } from './registry-scope.js';
 import type { CertificateKey } from '../domain/certificate-keys.js';
 import {
   encodeNotificationConfigs,
+  encodeRateLimits,
   encodeRegistryCredentials,
   numIdParam,
   toConfig,
   toCredential,
   toDeviceRecord,
+  toGatewayConfig,
   toNumId,
   toRegistry,
   toState,
@@ -89,6 +92,7 @@ export class KyselyStore implements Store {
           created_at: createdAt.getTime(),
           credentials: encodeRegistryCredentials(registry.credentials),
           device_auth_method: registry.deviceAuthMethod,
+          rate_limits: encodeRateLimits(registry.rateLimits),
         })
         .execute();
       return 'created';
@@ -131,6 +135,7 @@ export class KyselyStore implements Store {
     if (patch.logLevel !== undefined) values.log_level = patch.logLevel;
     if (patch.credentials !== undefined) values.credentials = encodeRegistryCredentials(patch.credentials);
     if (patch.deviceAuthMethod !== undefined) values.device_auth_method = patch.deviceAuthMethod;
+    if (patch.rateLimits !== undefined) values.rate_limits = encodeRateLimits(patch.rateLimits);
     return this.db.transaction().execute(async (trx) => {
       if (Object.keys(values).length > 0) {
         await trx
@@ -282,6 +287,7 @@ export class KyselyStore implements Store {
       numId: toNumId(row.num_id),
       blocked: row.blocked !== 0,
       credentials: credentials.map(toCredential),
+      gatewayConfig: toGatewayConfig(row),
     };
   }
 
@@ -301,6 +307,21 @@ export class KyselyStore implements Store {
       const numIds = query.numIds.map(numIdParam).filter((n): n is number => n !== undefined);
       if (numIds.length === 0) return [];
       q = q.where('num_id', 'in', numIds);
+    }
+    if (query.gatewayType !== undefined) q = q.where('gateway_type', query.gatewayType === 'GATEWAY' ? '=' : '!=', 'GATEWAY');
+    if (query.boundToGateway !== undefined) {
+      const gateway = numIdParam(query.boundToGateway);
+      if (gateway === undefined) return [];
+      q = q.where('num_id', 'in', (eb) =>
+        eb.selectFrom('gateway_bindings').select('device_num_id').where('gateway_num_id', '=', gateway),
+      );
+    }
+    if (query.gatewaysOfDevice !== undefined) {
+      const device = numIdParam(query.gatewaysOfDevice);
+      if (device === undefined) return [];
+      q = q.where('num_id', 'in', (eb) =>
+        eb.selectFrom('gateway_bindings').select('gateway_num_id').where('device_num_id', '=', device),
+      );
     }
     const rows = await q.orderBy('id').limit(query.limit).execute();
     return this.#records(this.db, rows);
@@ -331,13 +352,25 @@ export class KyselyStore implements Store {
     });
   }
 
-  async deleteDevice(numId: string): Promise<DeviceRecord | undefined> {
+  async deleteDevice(numId: string): Promise<DeviceRecord | 'has-bound-devices' | undefined> {
     const key = numIdParam(numId);
     if (key === undefined) return undefined;
+    try {
+      return await this.#deleteDevice(key);
+    } catch (e) {
+      // A device bound to this gateway concurrently, after our check: its foreign key keeps the gateway.
+      if (this.traits.isForeignKeyViolation(e)) return 'has-bound-devices';
+      throw e;
+    }
+  }
+
+  #deleteDevice(key: number): Promise<DeviceRecord | 'has-bound-devices' | undefined> {
     return this.db.transaction().execute(async (trx) => {
       const record = await this.#recordByNumId(trx, key);
       if (!record) return undefined;
+      if ((await gatewayBindings.countGatewayBindings(trx, { gatewayNumId: record.device.numId })) > 0) return 'has-bound-devices';
       // Explicit rather than relying on ON DELETE CASCADE being enabled on the connection.
+      await trx.deleteFrom('gateway_bindings').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('device_credentials').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('device_certificates').where('device_num_id', '=', key).execute();
       await trx.deleteFrom('device_configs').where('device_num_id', '=', key).execute();
@@ -477,6 +510,10 @@ export class KyselyStore implements Store {
           values.last_error_code = u.lastError.status.code;
           values.last_error_message = u.lastError.status.message;
         }
+        if (u.lastAccessedGateway) {
+          values.last_accessed_gateway_id = u.lastAccessedGateway.id;
+          values.last_accessed_gateway_time = u.lastAccessedGateway.time.getTime();
+        }
         if (Object.keys(values).length === 0) continue;
         await trx
           .updateTable('devices')
@@ -503,6 +540,28 @@ export class KyselyStore implements Store {
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
       .execute();
+  }
+
+  // ---- gateway bindings (gateway-bindings-store.ts) ------------------------------------------
+
+  bindDeviceToGateway(registry: RegistryName, gatewayNumId: string, deviceNumId: string, at: Date, limits: gatewayBindings.BindingLimits) {
+    return gatewayBindings.bindDeviceToGateway(this.db, this.traits, registry, gatewayNumId, deviceNumId, at, limits);
+  }
+
+  unbindDeviceFromGateway(registry: RegistryName, gatewayNumId: string, deviceNumId: string) {
+    return gatewayBindings.unbindDeviceFromGateway(this.db, registry, gatewayNumId, deviceNumId);
+  }
+
+  isBoundToGateway(gatewayNumId: string, deviceNumId: string) {
+    return gatewayBindings.isBound(this.db, gatewayNumId, deviceNumId);
+  }
+
+  listGatewayBindings(side: gatewayBindings.BindingSide) {
+    return gatewayBindings.listGatewayBindings(this.db, side);
+  }
+
+  countGatewayBindings(side: gatewayBindings.BindingSide) {
+    return gatewayBindings.countGatewayBindings(this.db, side);
   }
 
   // ---- device certificates (device-certificates-store.ts) -----------------------------------

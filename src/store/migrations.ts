@@ -11,6 +11,8 @@ import { auditMigration } from './audit-migration.js';
 import { policyMigration } from './policy-migration.js';
 import { serviceAccountsMigration } from './service-accounts-migration.js';
 import { serviceAccountPublicKeysMigration } from './service-account-public-keys-migration.js';
+import { gatewayBindingsMigration } from './gateway-bindings-migration.js';
+import { registryRateLimitsMigration } from './registry-rate-limits-migration.js';
 
 function initialSchema(traits: DialectTraits): Migration {
   return {
@@ -125,6 +127,8 @@ export function migrations(traits: DialectTraits): Record<string, Migration> {
     '0006_policies': policyMigration(),
     '0007_service_accounts': serviceAccountsMigration(),
     '0008_service_account_public_keys': serviceAccountPublicKeysMigration(),
+    '0009_gateway_bindings': gatewayBindingsMigration(),
+    '0010_registry_rate_limits': registryRateLimitsMigration(),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   type Registry,
   type RegistryCredential,
 } from '../domain/resources.js';
+import { RATE_LIMIT_FIELDS } from '../domain/rate-limits.js';
 import type { DeviceRecord, StoredCredential } from './store.js';
 import type {
   DeviceConfigsTable,
@@ -152,6 +153,23 @@ function decodeRegistryCredentials(json: string): RegistryCredential[] {
   });
 }
 
+export function encodeRateLimits(limits: Registry['rateLimits']): string {
+  return JSON.stringify(limits ?? {});
+}
+
+/** The `rateLimits` field of a registry: absent when none is set. */
+function rateLimitsOf(json: string): Pick<Registry, 'rateLimits'> {
+  const parsed = JSON.parse(json) as Record<string, unknown>;
+  const limits: Record<string, number> = {};
+  for (const field of RATE_LIMIT_FIELDS) {
+    const value = parsed[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new Error(`store: unexpected rate_limits.${field} '${String(value)}'`);
+    limits[field] = value;
+  }
+  return Object.keys(limits).length > 0 ? { rateLimits: limits } : {};
+}
+
 export function toRegistry(row: RegistryRow): Registry {
   return {
     name: { project: row.project, location: row.location, registry: row.id },
@@ -164,6 +182,7 @@ export function toRegistry(row: RegistryRow): Registry {
     mqttEnabledState: oneOf(MQTT_STATES, row.mqtt_enabled_state, 'mqtt_enabled_state'),
     httpEnabledState: oneOf(HTTP_STATES, row.http_enabled_state, 'http_enabled_state'),
     logLevel: oneOf(LOG_LEVELS, row.log_level, 'log_level'),
+    ...rateLimitsOf(row.rate_limits),
   };
 }
 
@@ -200,6 +219,14 @@ function decodeMetadata(json: string): Record<string, string> {
   return out;
 }
 
+/** A device row's gateway type and auth method (what authentication needs of its gatewayConfig). */
+export function toGatewayConfig(row: Pick<DeviceRow, 'gateway_type' | 'gateway_auth_method'>) {
+  return {
+    gatewayType: oneOf(GATEWAY_TYPES, row.gateway_type, 'gateway_type'),
+    gatewayAuthMethod: oneOf(GATEWAY_AUTH_METHODS, row.gateway_auth_method, 'gateway_auth_method'),
+  };
+}
+
 /** Only the optional fields that are set: absent stays absent rather than becoming `undefined`. */
 function present<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
@@ -223,8 +250,7 @@ export function toDeviceRecord(
       metadata: decodeMetadata(row.metadata),
       logLevel: oneOf(LOG_LEVELS, row.log_level, 'log_level'),
       gatewayConfig: {
-        gatewayType: oneOf(GATEWAY_TYPES, row.gateway_type, 'gateway_type'),
-        gatewayAuthMethod: oneOf(GATEWAY_AUTH_METHODS, row.gateway_auth_method, 'gateway_auth_method'),
+        ...toGatewayConfig(row),
         ...present('lastAccessedGatewayId', row.last_accessed_gateway_id ?? undefined),
         ...present('lastAccessedGatewayTime', optionalDate(row.last_accessed_gateway_time)),
       },

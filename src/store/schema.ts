@@ -10,6 +10,7 @@ import type { DeviceCertificatesTable } from './device-certificates-schema.js';
 import type { AuditEntriesTable } from './audit-schema.js';
 import type { PoliciesTable, PolicyAttachmentsTable, PolicyVersionsTable } from './policy-schema.js';
 import type { ServiceAccountKeysTable, ServiceAccountPublicKeysTable, ServiceAccountsTable } from './service-accounts-schema.js';
+import type { GatewayBindingsTable } from './gateway-bindings-schema.js';
 
 /** A bigint column: written as a number (all our values are below 2^53), read as whatever the driver gives. */
 export type Int64 = ColumnType<number | string | bigint, number | string, number | string>;
@@ -30,6 +31,8 @@ export interface RegistriesTable {
   /** JSON array of stored registry CA credentials (rows.ts encodes them). */
   credentials: ColumnType<string, string | undefined, string>;
   device_auth_method: ColumnType<string, string | undefined, string>;
+  /** JSON object of the rate limits the operator set (only those). */
+  rate_limits: ColumnType<string, string | undefined, string>;
 }
 
 /** The latest CRL uploaded to a registry per issuer (its CRL number, decimal text, guards replays). */
@@ -131,4 +134,5 @@ export interface Database {
   policies: PoliciesTable;
   policy_versions: PolicyVersionsTable;
   policy_attachments: PolicyAttachmentsTable;
+  gateway_bindings: GatewayBindingsTable;
 }

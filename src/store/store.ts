@@ -15,6 +15,7 @@ import type {
   StoredDeviceCertificate,
   UpdateDeviceCertificateResult,
 } from './device-certificates-store.js';
+import type { BindingLimits, BindingSide, BindResult, GatewayBinding } from './gateway-bindings-store.js';
 import type {
   Device,
   DeviceConfig,
@@ -42,6 +43,8 @@ export interface DeviceCredentials {
   readonly blocked: boolean;
   /** In their order on the device. */
   readonly credentials: readonly StoredCredential[];
+  /** Whether it is a gateway, and how devices may use it. */
+  readonly gatewayConfig: { readonly gatewayType: GatewayType; readonly gatewayAuthMethod: GatewayAuthMethod };
 }
 
 /** A device with its latest config and state, plus what the store knows of its credentials. */
@@ -92,6 +95,8 @@ export interface RegistryPatch {
   readonly logLevel?: Registry['logLevel'];
   readonly credentials?: Registry['credentials'];
   readonly deviceAuthMethod?: Registry['deviceAuthMethod'];
+  /** Replaces every limit set; `{}` returns them all to the defaults. */
+  readonly rateLimits?: NonNullable<Registry['rateLimits']>;
 }
 
 /** One revoked certificate of a CRL uploaded to a registry. */
@@ -126,6 +131,12 @@ export interface ListDevicesQuery extends ListQuery {
   /** When given, only these ids (and, with `numIds`, only those also among them). */
   readonly ids?: readonly string[];
   readonly numIds?: readonly string[];
+  /** Only gateways, or only devices that are not (GATEWAY_TYPE_UNSPECIFIED counts as NON_GATEWAY). */
+  readonly gatewayType?: 'GATEWAY' | 'NON_GATEWAY';
+  /** Only the devices bound to this gateway (numeric id). */
+  readonly boundToGateway?: string;
+  /** Only the gateways this device (numeric id) is bound to. */
+  readonly gatewaysOfDevice?: string;
 }
 
 export interface NewConfigVersion {
@@ -150,6 +161,8 @@ export interface ActivityUpdate {
   readonly lastEventTime?: Date;
   readonly lastConfigSendTime?: Date;
   readonly lastError?: { readonly time: Date; readonly status: Status };
+  /** The gateway (by id) a device last came through (gatewayConfig.lastAccessedGateway*). */
+  readonly lastAccessedGateway?: { readonly id: string; readonly time: Date };
 }
 
 export interface Store {
@@ -190,8 +203,26 @@ export interface Store {
     numId: string,
     patch: DevicePatch,
   ): Promise<{ readonly before: DeviceRecord; readonly after: DeviceRecord } | undefined>;
-  /** The deleted device, or undefined when there was none. Its configs, states and credentials go with it. */
-  deleteDevice(numId: string): Promise<DeviceRecord | undefined>;
+  /**
+   * The deleted device, or undefined when there was none. Its configs, states, credentials and
+   * bindings go with it. 'has-bound-devices' (nothing deleted): it is a gateway with devices bound.
+   */
+  deleteDevice(numId: string): Promise<DeviceRecord | 'has-bound-devices' | undefined>;
+
+  /** Both ends must be devices of `registry`; see BindResult. Checks and insert in one transaction. */
+  bindDeviceToGateway(
+    registry: RegistryName,
+    gatewayNumId: string,
+    deviceNumId: string,
+    at: Date,
+    limits: BindingLimits,
+  ): Promise<BindResult>;
+  /** False when the device was not bound to the gateway. */
+  unbindDeviceFromGateway(registry: RegistryName, gatewayNumId: string, deviceNumId: string): Promise<boolean>;
+  isBoundToGateway(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
+  /** The devices bound to a gateway, or the gateways a device is bound to, by the other end's id. */
+  listGatewayBindings(side: BindingSide): Promise<GatewayBinding[]>;
+  countGatewayBindings(side: BindingSide): Promise<number>;
 
   /** Check-and-insert in one transaction; trims to `keep` versions. */
   insertConfigVersion(numId: string, version: NewConfigVersion): Promise<InsertConfigResult>;

@@ -1,19 +1,14 @@
 /** Starts a real Keyway (SQLite, development CA, TLS listeners on free ports) in a temp data dir. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AdminClient } from '../../src/api/client.js';
 import { loadConfig, type PkiConfig } from '../../src/config/config.js';
+import { httpsJson, type JsonResponse } from './https-json.js';
 import { startServer, type RunningServer, type ServerTuning } from '../../src/server/server.js';
 
-export interface ApiResponse {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-}
+export type ApiResponse = JsonResponse;
 
 export interface TestServer {
   readonly server: RunningServer;
@@ -65,40 +60,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
 
-  const api = (method: string, path: string, body?: unknown, token: string | null = adminToken): Promise<ApiResponse> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = request(
-        {
-          host: '127.0.0.1',
-          servername: 'localhost',
-          port: server.apiPort,
-          method,
-          path,
-          ca,
-          headers: {
-            ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
-            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            try {
-              parsed = text ? JSON.parse(text) : undefined;
-            } catch {
-              /* not JSON: keep the text */
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const api = (method: string, path: string, body?: unknown, token: string | null = adminToken): Promise<ApiResponse> => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const headers = {
+      ...(token !== null ? { authorization: `Bearer ${token}` } : {}),
+      ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+    };
+    return httpsJson({ port: server.apiPort, method, path, ca, headers }, payload);
+  };
 
   const backends = new Map<string, Promise<BackendLogin>>();
   const makeBackend = async (project: string): Promise<BackendLogin> => {

@@ -1,6 +1,7 @@
 /**
  * `keyway devices create|describe|list|update|delete` and
- * `keyway devices configs update|list`, `devices states list`, `devices commands send`.
+ * `keyway devices configs update|list`, `devices states list`, `devices commands send`;
+ * `devices certificates …` and `devices gateways …` live in their own files.
  */
 import type { Command } from 'commander';
 import type { ApiDeviceCredential, ApiDeviceInput } from '../../api/wire-types.js';
@@ -17,6 +18,7 @@ import { collect, dataOrFile, readInputFile, scopeOf, withApiContext } from '../
 import type { CliContext } from '../context.js';
 import { UsageError, type CliIo } from '../io.js';
 import { registerDeviceCertificateCommands } from './device-certificates.js';
+import { registerDeviceGatewayCommands } from './device-gateways.js';
 
 interface DeviceFlags {
   registry: string;
@@ -116,6 +118,7 @@ export function registerDevices(program: Command, io: CliIo): void {
     .description('list the devices of a registry')
     .option('--device-ids <ids>', 'only these device ids (comma-separated)')
     .option('--device-num-ids <ids>', 'only these numeric ids (comma-separated)')
+    .option('--device-type <type>', 'only gateways (gateway) or only other devices (non-gateway)')
     .option('--limit <n>', 'show at most N devices')
     .action(async (f: DeviceFlags & { deviceIds?: string; deviceNumIds?: string; limit?: string }, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
@@ -123,10 +126,12 @@ export function registerDevices(program: Command, io: CliIo): void {
       const limit = limitOf(f.limit);
       const deviceIds = split(f.deviceIds);
       const deviceNumIds = split(f.deviceNumIds);
+      const gatewayType = f.deviceType === undefined ? undefined : parseDeviceType(f.deviceType) === 'GATEWAY' ? 'GATEWAY' : 'NON_GATEWAY';
       const all = await (await ctx.client()).listAllDevices(await ctx.registry(f.registry), {
         fieldMask: ['blocked'],
         ...(deviceIds ? { deviceIds } : {}),
         ...(deviceNumIds ? { deviceNumIds } : {}),
+        ...(gatewayType ? { gatewayListOptions: { gatewayType } } : {}),
       });
       out.list(limit === undefined ? all : all.slice(0, limit), [
         { header: 'ID', value: (d) => d.id },
@@ -211,4 +216,5 @@ export function registerDevices(program: Command, io: CliIo): void {
     });
 
   registerDeviceCertificateCommands(devices, io);
+  registerDeviceGatewayCommands(devices, io);
 }

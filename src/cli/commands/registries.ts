@@ -6,7 +6,8 @@ import type {
   ApiProvisioningTemplate,
   ApiRegistryCredential,
 } from '../../api/wire-types.js';
-import { DEVICE_AUTH_METHODS, type DeviceAuthMethod } from '../../domain/resources.js';
+import { RATE_LIMIT_FIELDS, rateLimitPath } from '../../domain/rate-limits.js';
+import { DEVICE_AUTH_METHODS, type DeviceAuthMethod, type RateLimits } from '../../domain/resources.js';
 import { parseEventNotificationConfig, parseLogLevel } from '../arg-parsers.js';
 import { collect, readInputFile, scopeOf, withApiContext } from '../command-kit.js';
 import type { CliContext } from '../context.js';
@@ -28,6 +29,48 @@ interface RegistryFlags {
   provisioningTemplateFile?: string;
   clearCaCertificates?: boolean;
   deviceAuthMethod?: string;
+  clearRateLimits?: boolean;
+  /** One per rate limit (`--state-updates-per-second` → stateUpdatesPerSecond): a number or `default`. */
+  stateUpdatesPerSecond?: string;
+  telemetryMessagesPerSecond?: string;
+  telemetryBytesPerSecond?: string;
+  connectionsPerSecond?: string;
+  registryConnectionsPerMinute?: string;
+  registryPublishesPerMinute?: string;
+}
+
+const RATE_LIMIT_HELP: { readonly [K in keyof RateLimits]: string } = {
+  stateUpdatesPerSecond: 'state updates per device per second (default 1)',
+  telemetryMessagesPerSecond: 'telemetry messages per MQTT connection, or per device over HTTP, per second (default 100)',
+  telemetryBytesPerSecond: 'telemetry payload bytes per device per second (default 524288)',
+  connectionsPerSecond: 'MQTT connections per device per second (default 1)',
+  registryConnectionsPerMinute: 'MQTT connections and HTTP requests of all the registry\'s devices per minute (default 60000)',
+  registryPublishesPerMinute: 'telemetry events and states of all the registry\'s devices per minute (default 60000)',
+};
+
+const flagOf = (field: keyof RateLimits): string => `--${field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Rate limit flags: each a positive integer, or `default` to return the limit to its default (update). */
+function withRateLimitFlags(cmd: Command): Command {
+  for (const field of RATE_LIMIT_FIELDS) cmd.option(`${flagOf(field)} <n>`, `${RATE_LIMIT_HELP[field]}; 'default' resets it`);
+  return cmd.option('--clear-rate-limits', 'return every rate limit to its default (update only)');
+}
+
+/** The rate limits the flags set, and the mask paths they touch (a field path each, or the whole object). */
+function rateLimitsOf(f: RegistryFlags): { limits: Partial<RateLimits>; paths: string[] } {
+  const limits: { -readonly [K in keyof RateLimits]?: number } = {};
+  const paths: string[] = [];
+  for (const field of RATE_LIMIT_FIELDS) {
+    const text = f[field];
+    if (text === undefined) continue;
+    if (f.clearRateLimits) throw new UsageError(`give ${flagOf(field)} or --clear-rate-limits, not both`);
+    paths.push(rateLimitPath(field));
+    if (text.toLowerCase() === 'default') continue;
+    if (!/^[1-9][0-9]{0,11}$/.test(text)) throw new UsageError(`${flagOf(field)}: '${text}' is not a positive integer or 'default'`);
+    limits[field] = Number(text);
+  }
+  if (f.clearRateLimits) paths.push('rate_limits');
+  return { limits, paths };
 }
 
 function withRegistryFlags(cmd: Command): Command {
@@ -134,6 +177,9 @@ async function registryBody(ctx: CliContext, f: RegistryFlags): Promise<{ body: 
     body.deviceAuthMethod = parseDeviceAuthMethod(f.deviceAuthMethod);
     mask.push('device_auth_method');
   }
+  const rate = rateLimitsOf(f);
+  if (Object.keys(rate.limits).length > 0) body.rateLimits = rate.limits;
+  mask.push(...rate.paths);
   return { body, mask };
 }
 
@@ -142,7 +188,7 @@ const location = (r: ApiDeviceRegistry): string => r.name.split('/')[3] ?? '';
 export function registerRegistries(program: Command, io: CliIo): void {
   const registries = program.command('registries').description('manage device registries');
 
-  withRegistryFlags(withApiContext(registries.command('create').argument('<id>', 'registry id')))
+  withRateLimitFlags(withRegistryFlags(withApiContext(registries.command('create').argument('<id>', 'registry id'))))
     .description('create a registry (and remember --project/--region for later commands)')
     .action(async (id: string, f: RegistryFlags, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);
@@ -174,7 +220,7 @@ export function registerRegistries(program: Command, io: CliIo): void {
       ]);
     });
 
-  withRegistryFlags(withApiContext(registries.command('update').argument('<id>', 'registry id')))
+  withRateLimitFlags(withRegistryFlags(withApiContext(registries.command('update').argument('<id>', 'registry id'))))
     .description('change the settings given as flags')
     .action(async (id: string, f: RegistryFlags, cmd: Command) => {
       const { ctx, out } = scopeOf(cmd, io);

@@ -10,6 +10,7 @@ interface ServeFlags {
   config?: string;
   dataDir?: string;
   mqttPort?: string;
+  httpPort?: string;
   apiPort?: string;
   hostname?: string[];
   devOpenListener?: string;
@@ -27,10 +28,11 @@ function openListener(text: string): ListenAddress {
 export function registerServe(program: Command, io: CliIo): void {
   program
     .command('serve')
-    .description('run Keyway: the MQTT bridge for devices and the admin API')
+    .description('run Keyway: the MQTT and HTTPS bridges for devices and the admin API')
     .option('--config <file>', 'JSON configuration file (default: $KEYWAY_CONFIG)')
     .option('--data-dir <dir>', 'data directory (default: $KEYWAY_DATA_DIR or ./keyway-data)')
     .option('--mqtt-port <n>', 'MQTT over TLS port (default 8883)')
+    .option('--http-port <n>', 'device HTTPS port: the HTTP bridge and MQTT over WebSockets (default 8443)')
     .option('--api-port <n>', 'admin API port (default 9443)')
     .option('--hostname <name>', 'extra DNS name or IP for the server certificate; repeatable or comma-separated', collect)
     .option(
@@ -39,6 +41,7 @@ export function registerServe(program: Command, io: CliIo): void {
     )
     .action(async (f: ServeFlags) => {
       const mqttPort = f.mqttPort === undefined ? undefined : parsePort('--mqtt-port', f.mqttPort);
+      const httpPort = f.httpPort === undefined ? undefined : parsePort('--http-port', f.httpPort);
       const apiPort = f.apiPort === undefined ? undefined : parsePort('--api-port', f.apiPort);
       const hostnames = f.hostname?.flatMap((h) => h.split(',')).map((h) => h.trim()).filter(Boolean);
       const devOpenListener = f.devOpenListener === undefined ? undefined : openListener(f.devOpenListener);
@@ -48,6 +51,7 @@ export function registerServe(program: Command, io: CliIo): void {
         ...(f.config !== undefined ? { configFile: resolve(io.cwd, f.config) } : {}),
         ...(f.dataDir !== undefined ? { dataDir: resolve(io.cwd, f.dataDir) } : {}),
         ...(mqttPort !== undefined ? { mqttPort } : {}),
+        ...(httpPort !== undefined ? { httpPort } : {}),
         ...(apiPort !== undefined ? { apiPort } : {}),
         ...(hostnames?.length ? { hostnames } : {}),
         ...(devOpenListener ? { devOpenListener } : {}),
