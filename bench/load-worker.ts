@@ -1,15 +1,20 @@
 /**
- * One load-generator thread: device connections on node:tls with a single secure context, MQTT
- * on raw mqtt-packet frames. PUBLISH packets are generated once per device and copied into
- * batches, so the generator spends its time in TLS rather than in building packets.
+ * One load-generator thread: device connections on node:tls with a single secure context (or,
+ * given `websocket`, MQTT over secure WebSockets with `ws`), MQTT on raw mqtt-packet frames.
+ * PUBLISH packets are generated once per device and copied into batches, so the generator
+ * spends its time in TLS rather than in building packets.
  */
-import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import mqttPacket from 'mqtt-packet';
+import { createWebSocketStream, WebSocket } from 'ws';
 
 export interface WorkerSetup {
   readonly port: number;
   readonly ca: string;
+  /** Connect with MQTT over WebSockets (`wss://127.0.0.1:{port}{path}`, subprotocol `mqtt`) instead of plain TLS. */
+  readonly websocket?: { readonly path: string };
 }
 
 export interface DeviceSpec {
@@ -34,7 +39,8 @@ export type WorkerReply =
   | { type: 'error'; message: string };
 
 interface Device {
-  readonly socket: TLSSocket;
+  /** The TLS socket, or the byte stream over a WebSocket's binary frames. */
+  readonly socket: Duplex;
   readonly topic: string;
   /** Called for each PUBACK once publishing. */
   onAck: () => void;
@@ -48,11 +54,27 @@ if (!port) throw new Error('load-worker runs as a worker thread');
 
 let devices: Device[] = [];
 let lost = 0;
-const closedOnPurpose = new WeakSet<TLSSocket>();
+const closedOnPurpose = new WeakSet<Duplex>();
+
+/** A device's byte stream to the broker; `ready` fires when it may send CONNECT. */
+function open(context: SecureContext): { socket: Duplex; ready: string } {
+  const ws = setup.websocket;
+  if (!ws) {
+    const socket = tlsConnect({ host: '127.0.0.1', port: setup.port, servername: 'localhost', secureContext: context });
+    socket.setNoDelay(true);
+    return { socket, ready: 'secureConnect' };
+  }
+  // `secureContext` reaches tls.connect through https.request, though ws's types do not list it.
+  const options = { secureContext: context, servername: 'localhost', perMessageDeflate: false } as ConstructorParameters<typeof WebSocket>[2];
+  const client = new WebSocket(`wss://127.0.0.1:${setup.port}${ws.path}`, 'mqtt', options);
+  const socket = createWebSocketStream(client);
+  client.once('open', () => socket.emit('ws-open'));
+  return { socket, ready: 'ws-open' };
+}
 
 function connectOne(spec: DeviceSpec, context: SecureContext, timeoutMs: number): Promise<Device> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port: setup.port, servername: 'localhost', secureContext: context });
+    const { socket, ready } = open(context);
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     let device: Device | undefined;
     const fail = (error: Error): void => {
@@ -61,8 +83,7 @@ function connectOne(spec: DeviceSpec, context: SecureContext, timeoutMs: number)
       reject(error);
     };
     const timer = setTimeout(() => fail(new Error(`no CONNACK within ${timeoutMs} ms`)), timeoutMs);
-    socket.setNoDelay(true);
-    socket.once('secureConnect', () => socket.write(spec.connect));
+    socket.once(ready, () => socket.write(spec.connect));
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
     parser.on('error', (e) => fail(e));
     parser.on('packet', (packet) => {

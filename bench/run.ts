@@ -10,6 +10,11 @@
  *           certificate (leaf + batch intermediate, under one root made for the run); Keyway
  *           checks it against the registry's CA and the device's registered certificates,
  *           Mosquitto (require_certificate) only verifies the chain
+ *   fanin-wss  the fan-in with the devices on MQTT over secure WebSockets (the subscriber stays on TLS)
+ *   http    Keyway only: BENCH_DEVICES devices post BENCH_PAYLOAD-byte events to the HTTPS device
+ *           bridge (`:publishEvent`, a JWT on every request, keep-alive), one request in flight
+ *           each: requests per second, p50/p99 request latency, broker CPU per request, and the
+ *           events delivered to the backend subscriber
  *   memory  BENCH_IDLE idle authenticated TLS connections to a freshly started broker: resident
  *           memory per connection (VmRSS before and after)
  *
@@ -23,6 +28,8 @@ import { Worker } from 'node:worker_threads';
 import mqttPacket from 'mqtt-packet';
 import { SignJWT } from 'jose';
 import { makeBenchPki, type BenchPki } from './device-certificates.js';
+import { httpLoad } from './http-load.js';
+import { RATE_LIMIT_MAXIMA } from '../src/domain/rate-limits.js';
 import type { DeviceSpec, WorkerCommand, WorkerReply, WorkerSetup } from './load-worker.js';
 import { Subscriber } from './subscriber.js';
 import {
@@ -51,7 +58,7 @@ const O = {
   /** Messages per second of the paced latency pass; 0: half the delivered rate of the flat-out pass. */
   latencyRate: num('BENCH_LATENCY_RATE', 0, 0),
   targets: (process.env.BENCH_TARGETS ?? 'keyway,mosquitto').split(','),
-  scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,storm,storm-x509,memory').split(','),
+  scenarios: (process.env.BENCH_SCENARIOS ?? 'fanin,fanin-wss,http,storm,storm-x509,memory').split(','),
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -73,8 +80,8 @@ class Generator {
   readonly #pending = new Map<Worker, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
   #counts: number[];
 
-  constructor(target: Target, count: number, port = target.port) {
-    const setup: WorkerSetup = { port, ca: target.ca };
+  constructor(target: Target, count: number, port = target.port, websocket?: { path: string }) {
+    const setup: WorkerSetup = { port, ca: target.ca, ...(websocket ? { websocket } : {}) };
     const url = new URL('./load-worker.ts', import.meta.url).href;
     // Workers do not inherit tsx from --import on Node 20, so the worker registers it itself.
     const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`;
@@ -211,11 +218,14 @@ interface FanIn {
   subscriberClosed?: string;
 }
 
-async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
+async function fanIn(target: Target, qos: 0 | 1, transport: 'tls' | 'wss' = 'tls'): Promise<FanIn> {
   const backend = await target.backend();
   const open = (): Promise<Subscriber> => Subscriber.open({ port: target.port, ca: target.ca, clientId: `bench-backend-${qos}`, ...backend, qos });
+  const ws = transport === 'wss' ? target.websocket : undefined;
+  if (transport === 'wss' && !ws) throw new Error(`${target.name} serves no MQTT over WebSockets`);
+  const label = transport === 'wss' ? `QoS ${qos} over WSS` : `QoS ${qos}`;
   let sub = await open();
-  const gen = new Generator(target, O.workers);
+  const gen = ws ? new Generator(target, O.workers, ws.port, { path: ws.path }) : new Generator(target, O.workers);
   try {
     const devices = await specs(target, Array.from({ length: O.devices }, (_, i) => `dev${i}`));
     const c = await gen.connect(devices, 50, 30_000);
@@ -237,10 +247,10 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
     const subscriberClosed = sub.failure;
     if (subscriberClosed) {
       // The rate until then stands; the latency pass gets a new subscriber.
-      console.warn(`${target.name}: QoS ${qos} flat out: the broker closed the backend subscriber (${subscriberClosed})`);
+      console.warn(`${target.name}: ${label} flat out: the broker closed the backend subscriber (${subscriberClosed})`);
       sub = await open();
     }
-    console.log(`${target.name}: QoS ${qos} fan-in ${Math.round(rate)} msg/s delivered (${first.sent} sent, ${receivedInAll} received in all)`);
+    console.log(`${target.name}: ${label} fan-in ${Math.round(rate)} msg/s delivered (${first.sent} sent, ${receivedInAll} received in all)`);
 
     // Pass 2: half that rate (or BENCH_LATENCY_RATE), paced, for latency.
     const paced = O.latencyRate > 0 ? O.latencyRate : rate / 2;
@@ -255,7 +265,7 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
     await drained(sub, target.pid);
     if (sub.failure) throw new Error(`backend subscriber: ${sub.failure}`);
     const latencies = sub.latencies();
-    console.log(`${target.name}: QoS ${qos} at ${Math.round(paced)} msg/s: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
+    console.log(`${target.name}: ${label} at ${Math.round(paced)} msg/s: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`);
     return {
       messagesPerSecond: Math.round(rate),
       offeredPerSecond: Math.round(offered),
@@ -268,6 +278,52 @@ async function fanIn(target: Target, qos: 0 | 1): Promise<FanIn> {
   } finally {
     await gen.close().catch(() => {});
     await gen.terminate();
+    sub.close();
+  }
+}
+
+interface HttpBridge {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** The broker's CPU time per successful request. */
+  brokerCpuMicrosPerRequest: number;
+  /** Events the backend subscriber received per second in the same window. */
+  deliveredPerSecond: number;
+  failed: number;
+}
+
+/** Keyway's HTTPS device bridge under BENCH_DEVICES devices, one request in flight each. */
+async function httpBridge(target: KeywayTarget, sign: (id: string) => Promise<string>): Promise<HttpBridge> {
+  const backend = await target.backend();
+  const sub = await Subscriber.open({ port: target.port, ca: target.ca, clientId: 'bench-backend-http', ...backend, qos: 0 });
+  try {
+    const devices = await Promise.all(
+      Array.from({ length: O.devices }, async (_, i) => ({ path: `projects/bench/locations/local/registries/bench/devices/dev${i}`, token: await sign(`dev${i}`) })),
+    );
+    let [ticks, received] = [0, 0];
+    const r = await httpLoad(
+      { port: target.httpPort, ca: target.ca, devices, payloadBytes: O.payload, warmupSeconds: O.warmup, seconds: O.seconds },
+      (phase) => {
+        if (phase === 'start') [ticks, received] = [cpuTicks(target.pid), sub.received];
+        else [ticks, received] = [cpuTicks(target.pid) - ticks, sub.received - received];
+      },
+    );
+    const cpuMicros = (ticks * 10_000) / Math.max(1, r.ok);
+    console.log(
+      `${target.name} http: ${Math.round(r.requestsPerSecond)} publishEvent/s, ${r.failed} failed${r.firstError ? ` (${r.firstError})` : ''}; ` +
+        `broker CPU ${Math.round(cpuMicros)} µs per request; p50 ${percentile(r.latencies, 50).toFixed(2)} ms, p99 ${percentile(r.latencies, 99).toFixed(2)} ms`,
+    );
+    if (r.ok === 0) throw new Error(`no request succeeded: ${r.firstError}`);
+    return {
+      requestsPerSecond: Math.round(r.requestsPerSecond),
+      p50Ms: round(percentile(r.latencies, 50), 2),
+      p99Ms: round(percentile(r.latencies, 99), 2),
+      brokerCpuMicrosPerRequest: Math.round(cpuMicros),
+      deliveredPerSecond: Math.round(received / O.seconds),
+      failed: r.failed,
+    };
+  } finally {
     sub.close();
   }
 }
@@ -358,6 +414,9 @@ type Outcome<T> = T | { error: string };
 interface TargetResult {
   fanInQos0?: Outcome<FanIn>;
   fanInQos1?: Outcome<FanIn>;
+  fanInWssQos0?: Outcome<FanIn>;
+  fanInWssQos1?: Outcome<FanIn>;
+  http?: Outcome<HttpBridge>;
   storm?: Outcome<Storm>;
   stormX509?: Outcome<Storm>;
   memory?: Outcome<Memory>;
@@ -382,7 +441,14 @@ function idleCount(brokerPid: number, name: string, notes: string[]): number {
   return Math.max(0, fit);
 }
 
-async function runScenarios(target: Target, restart: () => Promise<Target>, notes: string[], pki: BenchPki | undefined): Promise<TargetResult> {
+async function runScenarios(
+  target: Target,
+  restart: () => Promise<Target>,
+  notes: string[],
+  pki: BenchPki | undefined,
+  /** The HTTP bridge scenario, for a target that has one. */
+  http?: () => Promise<HttpBridge>,
+): Promise<TargetResult> {
   const r: TargetResult = {};
   const has = (s: string): boolean => O.scenarios.includes(s);
   try {
@@ -390,6 +456,11 @@ async function runScenarios(target: Target, restart: () => Promise<Target>, note
       r.fanInQos0 = await attempt(`${target.name} fan-in QoS 0`, () => fanIn(target, 0));
       r.fanInQos1 = await attempt(`${target.name} fan-in QoS 1`, () => fanIn(target, 1));
     }
+    if (has('fanin-wss')) {
+      r.fanInWssQos0 = await attempt(`${target.name} fan-in over WSS QoS 0`, () => fanIn(target, 0, 'wss'));
+      r.fanInWssQos1 = await attempt(`${target.name} fan-in over WSS QoS 1`, () => fanIn(target, 1, 'wss'));
+    }
+    if (has('http') && http) r.http = await attempt(`${target.name} http`, http);
     if (has('storm')) r.storm = await attempt(`${target.name} storm`, () => jwtStorm(target));
     if (pki) r.stormX509 = await attempt(`${target.name} storm-x509`, () => x509Storm(target, pki));
   } finally {
@@ -408,9 +479,15 @@ async function runScenarios(target: Target, restart: () => Promise<Target>, note
   return r;
 }
 
+/**
+ * The bench measures how fast the broker goes, not its rate limits: the registries allow the most
+ * each limit may be set to (the defaults, 100 msg/s per connection, would cap every device).
+ */
+const BENCH_RATE_LIMITS = RATE_LIMIT_MAXIMA;
+
 async function provision(keyway: KeywayTarget, publicPems: string[]): Promise<void> {
   const t0 = now();
-  await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries', { id: 'bench' });
+  await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries', { id: 'bench', rateLimits: BENCH_RATE_LIMITS });
   await pool(publicPems.map((key, i) => ({ id: `dev${i}`, key })), O.provisionConcurrency, async ({ id, key }) => {
     await apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, 'POST', '/v1/projects/bench/locations/local/registries/bench/devices', {
       id, credentials: [{ publicKey: { format: 'ES256_PEM', key } }],
@@ -429,6 +506,7 @@ async function provisionCertificates(keyway: KeywayTarget, pki: BenchPki): Promi
     apiCall(keyway.apiPort, keyway.ca, keyway.adminToken, method, `/v1/projects/bench/locations/local/registries${path}`, body);
   await call('POST', '', {
     id: X509_REGISTRY,
+    rateLimits: BENCH_RATE_LIMITS,
     credentials: [{ publicKeyCertificate: { format: 'X509_CERTIFICATE_PEM', certificate: pki.rootPem } }],
   });
   const devices = pki.devices.slice(0, O.storm).map((d, i) => ({ id: `dev${i}`, certificatePem: d.chainPem }));
@@ -449,6 +527,13 @@ const metrics: Array<{ metric: string; pick: (r: TargetResult) => number | undef
   { metric: 'fan-in QoS 1, msg/s', pick: (r) => ok(r.fanInQos1)?.messagesPerSecond, better: 'higher' },
   { metric: `fan-in QoS 1, p50 ms at ${PACE}`, pick: (r) => ok(r.fanInQos1)?.p50Ms, better: 'lower' },
   { metric: `fan-in QoS 1, p99 ms at ${PACE}`, pick: (r) => ok(r.fanInQos1)?.p99Ms, better: 'lower' },
+  { metric: 'fan-in over WSS QoS 0, msg/s', pick: (r) => ok(r.fanInWssQos0)?.messagesPerSecond, better: 'higher' },
+  { metric: `fan-in over WSS QoS 0, p99 ms at ${PACE}`, pick: (r) => ok(r.fanInWssQos0)?.p99Ms, better: 'lower' },
+  { metric: 'fan-in over WSS QoS 1, msg/s', pick: (r) => ok(r.fanInWssQos1)?.messagesPerSecond, better: 'higher' },
+  { metric: `fan-in over WSS QoS 1, p99 ms at ${PACE}`, pick: (r) => ok(r.fanInWssQos1)?.p99Ms, better: 'lower' },
+  { metric: 'HTTP publishEvent, req/s', pick: (r) => ok(r.http)?.requestsPerSecond, better: 'higher' },
+  { metric: 'HTTP publishEvent, p99 ms', pick: (r) => ok(r.http)?.p99Ms, better: 'lower' },
+  { metric: 'HTTP publishEvent, broker CPU µs/req', pick: (r) => ok(r.http)?.brokerCpuMicrosPerRequest, better: 'lower' },
   { metric: 'connection storm, conn/s', pick: (r) => ok(r.storm)?.connectionsPerSecond, better: 'higher' },
   { metric: 'connection storm, CONNACK p99 ms', pick: (r) => ok(r.storm)?.connackP99Ms, better: 'lower' },
   { metric: 'connection storm, broker CPU µs/conn', pick: (r) => ok(r.storm)?.brokerCpuMicrosPerConnection, better: 'lower' },
@@ -517,7 +602,7 @@ async function main(): Promise<void> {
       await keyway.stop();
       throw e;
     }
-    results.keyway = await runScenarios(keyway, () => startKeyway(sign, keyway.dataDir), notes, x509);
+    results.keyway = await runScenarios(keyway, () => startKeyway(sign, keyway.dataDir), notes, x509, () => httpBridge(keyway, sign));
   } else await keyway.stop();
 
   if (O.targets.includes('mosquitto')) {

@@ -28,6 +28,8 @@ export interface Target {
     readonly port: number;
     device(id: string): { clientId: string; topic: string };
   };
+  /** MQTT over secure WebSockets: `wss://127.0.0.1:{port}{path}`, same server certificate. */
+  readonly websocket?: { readonly port: number; readonly path: string };
   /** How the backend subscriber logs in (Keyway: a service account's API key, made through the API on first use). */
   backend(): Promise<{ username?: string; password?: string; filter: string }>;
   stop(): Promise<void>;
@@ -123,17 +125,19 @@ export function apiCall(port: number, ca: string, token: string, method: string,
 export interface KeywayTarget extends Target {
   readonly dataDir: string;
   readonly apiPort: number;
+  /** The device HTTPS listener: the HTTP bridge, and MQTT over WebSockets on `/mqtt`. */
+  readonly httpPort: number;
   readonly adminToken: string;
 }
 
 /** Keyway in a fresh data directory, or restarted on `dataDir` (devices provisioned before stay). */
 export async function startKeyway(sign: (id: string) => Promise<string>, dataDir = mkdtempSync(join(tmpdir(), 'keyway-bench-'))): Promise<KeywayTarget> {
-  const [port, apiPort] = [await freePort(), await freePort()];
+  const [port, apiPort, httpPort] = [await freePort(), await freePort(), await freePort()];
   const root = resolve(import.meta.dirname, '..');
   // BENCH_KEYWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the broker alone.
   const nodeArgs = (process.env.BENCH_KEYWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = track(spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort)], {
-    env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_HTTP_HOST: '127.0.0.1', KEYWAY_HTTP_PORT: '0', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
+  const child = track(spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'keyway.js'), 'serve', '--data-dir', dataDir, '--mqtt-port', String(port), '--api-port', String(apiPort), '--http-port', String(httpPort)], {
+    env: { ...process.env, KEYWAY_MQTT_HOST: '127.0.0.1', KEYWAY_HTTP_HOST: '127.0.0.1', KEYWAY_API_HOST: '127.0.0.1', KEYWAY_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   }));
   const ca = await (async () => {
@@ -149,6 +153,7 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
   })();
   await waitForTls(port, ca);
   await waitForTls(apiPort, ca);
+  await waitForTls(httpPort, ca);
   if (child.pid === undefined || child.exitCode !== null) throw new Error('keyway exited while starting');
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   let backendLogin: Promise<{ username: string; password: string; filter: string }> | undefined;
@@ -157,6 +162,8 @@ export async function startKeyway(sign: (id: string) => Promise<string>, dataDir
     port,
     pid: child.pid,
     apiPort,
+    httpPort,
+    websocket: { port: httpPort, path: '/mqtt' },
     ca,
     dataDir,
     adminToken,
@@ -205,6 +212,7 @@ export async function startMosquitto(pkiDir: string, deviceCaPem?: string): Prom
   const dir = mkdtempSync(join(tmpdir(), 'keyway-bench-mosquitto-'));
   const port = await freePort();
   const certificatePort = deviceCaPem === undefined ? undefined : await freePort();
+  const websocketPort = await freePort();
   const deviceCaFile = join(dir, 'device-ca.crt');
   if (deviceCaPem !== undefined) writeFileSync(deviceCaFile, deviceCaPem);
   const conf = join(dir, 'mosquitto.conf');
@@ -229,6 +237,10 @@ export async function startMosquitto(pkiDir: string, deviceCaPem?: string): Prom
       ...(certificatePort === undefined
         ? []
         : [`listener ${certificatePort} 127.0.0.1`, `cafile ${deviceCaFile}`, ...serverTls, 'require_certificate true', 'use_identity_as_username true']),
+      // Mosquitto 2.0 binds a websockets listener on every interface, whatever address it is given.
+      `listener ${websocketPort}`,
+      'protocol websockets',
+      ...serverTls,
       'max_queued_messages 100000',
       // Keyway's window of unacknowledged QoS 1 deliveries per connection (limits.maxInflight).
       'max_inflight_messages 1024',
@@ -248,6 +260,7 @@ export async function startMosquitto(pkiDir: string, deviceCaPem?: string): Prom
     ca,
     device: async (id) => ({ clientId: id, topic: `/devices/${id}/events` }),
     backend: async () => ({ filter: '/devices/+/events' }),
+    websocket: { port: websocketPort, path: '/mqtt' },
     ...(certificatePort === undefined ? {} : { certificates: { port: certificatePort, device: (id: string) => ({ clientId: id, topic: `/devices/${id}/events` }) } }),
     stop: () => stopProcess(child),
   };
