@@ -10,7 +10,7 @@ import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
 import { RawClient } from './support/raw-client.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { closed, connectClient, deviceKeys, devicePath, validToken } from './support/devices.js';
-import { PROJECT, REGION, createDevice, createRegistry, devicePathUrl, eventually } from './support/fixtures.js';
+import { PROJECT, REGION, createDevice, createRegistry, devicePathUrl, eventually, registryPath } from './support/fixtures.js';
 
 const REGISTRY = 'fleet';
 
@@ -219,5 +219,36 @@ describe('device flow', () => {
     assert.equal(res.status, 200);
     await gone;
     await assert.rejects(connectWith(b), (e: { code?: number }) => e.code === 5);
+  });
+
+  test("switching MQTT off for a registry through the admin API disconnects its devices at once (0x98), not another registry's", async () => {
+    const switched = 'switched';
+    await createRegistry(ts, switched);
+    const keys = deviceKeys('es256');
+    await createDevice(ts, switched, 'switched-dev', keys);
+    const connect = async (protocolVersion: 4 | 5 = 5): Promise<MqttClient> => {
+      const c = await connectClient(ts.mqttPort, ts.ca, {
+        clientId: devicePath(PROJECT, REGION, switched, 'switched-dev'),
+        username: 'unused',
+        password: validToken(keys, PROJECT),
+        protocolVersion,
+      });
+      clients.push(c);
+      return c;
+    };
+    const other = await device('stays-dev', 'es256');
+    const client = await connect();
+    const reason = new Promise<number | undefined>((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)));
+    const gone = closed(client);
+    const res = await ts.api('PATCH', `${registryPath(switched)}?updateMask=mqtt_config.mqtt_enabled_state`, { mqttConfig: { mqttEnabledState: 'MQTT_DISABLED' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await gone;
+    assert.equal(await reason, 0x98, 'administrative action');
+    assert.equal(other.connected, true, "another registry's device stays");
+    await assert.rejects(connect(4), (e: { code?: number }) => e.code === 5);
+
+    const on = await ts.api('PATCH', `${registryPath(switched)}?updateMask=mqtt_config`, { mqttConfig: { mqttEnabledState: 'MQTT_ENABLED' } });
+    assert.equal(on.status, 200, JSON.stringify(on.body));
+    await (await connect()).endAsync();
   });
 });

@@ -5,35 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { startTestServer, type TestServer } from './support/server.js';
-import { connectClient, deviceKeys, devicePath, validToken, type DeviceKeys } from './support/devices.js';
+import { connectClient, connectWebSocketClient, deviceKeys, devicePath, validToken, type DeviceKeys } from './support/devices.js';
 import { DeviceHttp } from './support/device-http.js';
 import { PROJECT, REGION, createDevice, createRegistry, eventually } from './support/fixtures.js';
 
 const REGISTRY = 'wss-fleet';
 
-function wssConnect(ts: TestServer, options: IClientOptions): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect({
-      protocol: 'wss',
-      host: '127.0.0.1',
-      port: ts.server.httpPort,
-      path: '/mqtt',
-      ca: [ts.ca],
-      protocolVersion: 5,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-      ...options,
-    });
-    client.once('connect', () => resolve(client));
-    client.once('error', (e) => {
-      client.end(true);
-      reject(e);
-    });
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-}
+const wssConnect = (ts: TestServer, options: IClientOptions): Promise<MqttClient> => connectWebSocketClient(ts.server.httpPort, ts.ca, options);
 
 /** Every message a client receives, as `topic payload`. */
 function received(client: MqttClient): string[] {

@@ -9,8 +9,9 @@
  * (request-auth). Events and state go where MQTT's go (DeviceMessageSink: the broker's backend
  * namespace) after the same limits and quotas. Failures are google.rpc envelopes (bridge-errors).
  *
- * HTTPS only (TLS 1.2+), HTTP/1.1 only. The server asks for a client certificate without
- * requiring one, for MQTT over WebSockets served on the same server (its `upgrade` event).
+ * HTTPS only (TLS 1.2+), HTTP/1.1 only. By default the server asks for a client certificate
+ * without requiring one, for MQTT over WebSockets served on the same server (its `upgrade` event);
+ * `clientCertificates: 'off'` never asks, as browsers opening WebSockets need.
  */
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -65,6 +66,12 @@ export const DEFAULT_BRIDGE_LIMITS: BridgeLimits = {
   maxHeaderBytes: 16 * 1024,
 };
 
+/**
+ * `request`: every handshake asks for a client certificate (never required nor checked here);
+ * `off`: none is asked for, so none is ever presented.
+ */
+export type ClientCertificateMode = 'request' | 'off';
+
 export interface DeviceBridgeOptions {
   readonly gateway: DeviceGateway;
   /** Where accepted events and states go. */
@@ -76,6 +83,8 @@ export interface DeviceBridgeOptions {
   /** The devices' policies, checked as the broker checks them; the built-in grants alone without. */
   readonly policies?: BridgePolicies;
   readonly tls: BridgeCredentials;
+  /** `request` when absent. */
+  readonly clientCertificates?: ClientCertificateMode;
   readonly logger: Logger;
   readonly limits?: Partial<BridgeLimits>;
   readonly now?: () => Date;
@@ -150,7 +159,8 @@ export async function createDeviceBridge(o: DeviceBridgeOptions): Promise<Device
     https: {
       ...secureContext(o.tls),
       // Asked for, never required nor checked here: WebSocket clients may authenticate with it.
-      requestCert: true,
+      // A server option, not part of the secure context: setTlsCredentials keeps it.
+      requestCert: (o.clientCertificates ?? 'request') === 'request',
       rejectUnauthorized: false,
       handshakeTimeout: limits.handshakeTimeoutMs,
       ALPNProtocols: ['http/1.1'],

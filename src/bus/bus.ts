@@ -76,6 +76,19 @@ export interface GatewayBindingChanged {
   readonly bound: boolean;
 }
 
+/**
+ * Which of a registry's devices may be connected over MQTT changed: MQTT was switched on or off
+ * (`mqttConfig.mqttEnabledState`), or the credentials it accepts (`deviceAuthMethod`, an
+ * unspecified one meaning both). Published only when one of them changed. Live MQTT connections
+ * of the registry's devices that it no longer admits end; devices attached to its gateways with
+ * what it no longer accepts are detached.
+ */
+export interface RegistryAccessChanged {
+  readonly registry: RegistryKey;
+  readonly mqttEnabled: boolean;
+  readonly deviceAuthMethod: 'JWT_OR_CERTIFICATE' | 'JWT_ONLY' | 'CERTIFICATE_ONLY';
+}
+
 export interface CommandRequest {
   readonly device: DeviceKey;
   readonly subfolder?: string;
@@ -98,6 +111,8 @@ export interface Bus {
   onServiceIdentityChanged(listener: (event: ServiceIdentityChanged) => void): () => void;
   publishGatewayBindingChanged(event: GatewayBindingChanged): void;
   onGatewayBindingChanged(listener: (event: GatewayBindingChanged) => void): () => void;
+  publishRegistryAccessChanged(event: RegistryAccessChanged): void;
+  onRegistryAccessChanged(listener: (event: RegistryAccessChanged) => void): () => void;
   /** Asks whichever node holds the device's connection to deliver a command. */
   sendCommand(request: CommandRequest): Promise<CommandOutcome>;
   /** Registers the node's command handler (the broker); returns an unregister function. */

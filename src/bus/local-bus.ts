@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked, GatewayBindingChanged, PoliciesChanged, ServiceIdentityChanged } from './bus.js';
+import type { Bus, CertificatesRevoked, CommandOutcome, CommandRequest, ConfigPushed, DeviceRevoked, GatewayBindingChanged, PoliciesChanged, RegistryAccessChanged, ServiceIdentityChanged } from './bus.js';
 
 /** The single-node bus: listeners are called synchronously in the publishing process. */
 export class LocalBus implements Bus {
@@ -58,6 +58,15 @@ export class LocalBus implements Bus {
   onGatewayBindingChanged(listener: (event: GatewayBindingChanged) => void): () => void {
     this.#events.on('gateway-binding-changed', listener);
     return () => this.#events.off('gateway-binding-changed', listener);
+  }
+
+  publishRegistryAccessChanged(event: RegistryAccessChanged): void {
+    this.#events.emit('registry-access-changed', event);
+  }
+
+  onRegistryAccessChanged(listener: (event: RegistryAccessChanged) => void): () => void {
+    this.#events.on('registry-access-changed', listener);
+    return () => this.#events.off('registry-access-changed', listener);
   }
 
   async sendCommand(request: CommandRequest): Promise<CommandOutcome> {

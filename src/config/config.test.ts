@@ -75,3 +75,36 @@ test('broker limits come from the file; values that are not numbers are refused'
   writeFileSync(bad, JSON.stringify({ mqttLimits: { connectsPerSecond: '200' } }));
   assert.throws(() => loadConfig({ file: bad, env: {} }), (e: unknown) => e instanceof ConfigError && /mqttLimits\.connectsPerSecond/.test(e.message));
 });
+
+test('the device HTTPS listener asks for client certificates unless told not to, from the file, KEYWAY_HTTP_CLIENT_CERTIFICATES or overrides', () => {
+  assert.deepEqual(loadConfig({ env: {} }).http, { host: '0.0.0.0', port: 8443, clientCertificates: 'request' });
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-config-'));
+  const file = join(dir, 'http.json');
+  writeFileSync(file, JSON.stringify({ http: { clientCertificates: 'off' } }));
+  assert.deepEqual(loadConfig({ file, env: {} }).http, { host: '0.0.0.0', port: 8443, clientCertificates: 'off' }, 'the file sets it, the rest stays');
+  assert.equal(loadConfig({ file, env: { KEYWAY_HTTP_CLIENT_CERTIFICATES: 'request' } }).http.clientCertificates, 'request', 'the variable wins over the file');
+  assert.equal(loadConfig({ env: { KEYWAY_HTTP_CLIENT_CERTIFICATES: 'off' } }).http.clientCertificates, 'off');
+  assert.deepEqual(
+    loadConfig({ env: { KEYWAY_HTTP_CLIENT_CERTIFICATES: 'off', KEYWAY_HTTP_PORT: '8444' } }).http,
+    { host: '0.0.0.0', port: 8444, clientCertificates: 'off' },
+  );
+  assert.equal(loadConfig({ file, env: {}, overrides: { http: { port: 0 } } }).http.clientCertificates, 'off', 'a port override keeps it');
+  assert.equal(loadConfig({ env: {}, overrides: { http: { clientCertificates: 'off' } } }).http.clientCertificates, 'off');
+});
+
+test('a client certificate mode other than request or off is refused, naming the setting', () => {
+  const named = (name: string) => (e: unknown): boolean =>
+    e instanceof ConfigError && e.message.startsWith(`${name}: `) && /'request'/.test(e.message) && /'off'/.test(e.message);
+  for (const value of ['require', 'OFF', 'true', ' off']) {
+    assert.throws(() => loadConfig({ env: { KEYWAY_HTTP_CLIENT_CERTIFICATES: value } }), named('KEYWAY_HTTP_CLIENT_CERTIFICATES'), value);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'keyway-config-'));
+  for (const value of ['required', false, null, 1, ['off']]) {
+    const file = join(dir, 'bad-http.json');
+    writeFileSync(file, JSON.stringify({ http: { clientCertificates: value } }));
+    assert.throws(() => loadConfig({ file, env: {} }), named('http.clientCertificates'), JSON.stringify(value));
+  }
+  assert.throws(() => loadConfig({ env: {}, overrides: { http: { clientCertificates: 'none' as 'off' } } }), named('http.clientCertificates'));
+  assert.throws(() => loadConfig({ env: { KEYWAY_HTTP_PORT: '99999' } }), /KEYWAY_HTTP_PORT/);
+  assert.throws(() => loadConfig({ env: {}, overrides: { http: { host: '' } } }), /http\.host/);
+});

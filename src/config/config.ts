@@ -19,6 +19,18 @@ export interface MqttListenerConfig extends ListenerConfig {
   readonly alpn?: { readonly host?: string; readonly port: number };
 }
 
+/**
+ * Whether the device HTTPS listener asks TLS clients for a certificate: `request` (asked for, never
+ * required) lets devices using MQTT over WebSockets authenticate with one; `off` never asks, which
+ * browsers need to open a WebSocket without an ordinary request first.
+ */
+export const CLIENT_CERTIFICATE_MODES = ['request', 'off'] as const;
+export type ClientCertificateMode = (typeof CLIENT_CERTIFICATE_MODES)[number];
+
+export interface HttpListenerConfig extends ListenerConfig {
+  readonly clientCertificates: ClientCertificateMode;
+}
+
 /** One operator-provided server certificate chain (PEM, leaf first) and its private key. */
 export interface CertificateFiles {
   readonly certFile: string;
@@ -46,7 +58,7 @@ export interface Config {
    * `:setState`, `/config`) and MQTT over secure WebSockets on `/mqtt`. TLS only, like every
    * device listener.
    */
-  readonly http: ListenerConfig;
+  readonly http: HttpListenerConfig;
   readonly api: ListenerConfig;
   /**
    * Operator-provided server certificates (PEM files, reloaded when they change): `certificates`
@@ -97,7 +109,7 @@ function defaults(): Config {
     dataDir: resolve('keyway-data'),
     hostnames: [],
     mqtt: { host: '0.0.0.0', port: DEFAULT_PORTS.mqtt },
-    http: { host: '0.0.0.0', port: DEFAULT_PORTS.http },
+    http: { host: '0.0.0.0', port: DEFAULT_PORTS.http, clientCertificates: 'request' },
     api: { host: '0.0.0.0', port: DEFAULT_PORTS.api },
     tls: {},
     logLevel: 'info',
@@ -109,6 +121,14 @@ function port(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: '${value}' is not a TCP port`);
   return n;
+}
+
+function clientCertificateMode(name: string, value: unknown): ClientCertificateMode {
+  const mode = CLIENT_CERTIFICATE_MODES.find((m) => m === value);
+  if (mode) return mode;
+  throw new ConfigError(
+    `${name}: '${String(value)}' is not 'request' (ask every client for a certificate, the default) or 'off' (never ask; WebSocket devices use JWTs)`,
+  );
 }
 
 function pkiFromEnv(env: NodeJS.ProcessEnv): PkiConfig | undefined {
@@ -142,10 +162,12 @@ function fromEnv(env: NodeJS.ProcessEnv): PartialConfig {
   } else if (env.KEYWAY_MQTT_ALPN_HOST) {
     throw new ConfigError('KEYWAY_MQTT_ALPN_HOST needs KEYWAY_MQTT_ALPN_PORT');
   }
-  if (env.KEYWAY_HTTP_HOST || env.KEYWAY_HTTP_PORT) {
+  if (env.KEYWAY_HTTP_HOST || env.KEYWAY_HTTP_PORT || env.KEYWAY_HTTP_CLIENT_CERTIFICATES) {
+    const certificates = env.KEYWAY_HTTP_CLIENT_CERTIFICATES;
     out.http = {
       ...(env.KEYWAY_HTTP_HOST ? { host: env.KEYWAY_HTTP_HOST } : {}),
       ...(env.KEYWAY_HTTP_PORT ? { port: port('KEYWAY_HTTP_PORT', env.KEYWAY_HTTP_PORT) } : {}),
+      ...(certificates ? { clientCertificates: clientCertificateMode('KEYWAY_HTTP_CLIENT_CERTIFICATES', certificates) } : {}),
     };
   }
   if (env.KEYWAY_API_HOST || env.KEYWAY_API_PORT) {
@@ -232,10 +254,11 @@ function validatePki(pki: unknown): void {
 
 function validate(c: Config): Config {
   if (!LOG_LEVELS.includes(c.logLevel)) throw new ConfigError(`logLevel: '${c.logLevel}' is not one of ${LOG_LEVELS.join(', ')}`);
-  for (const [name, l] of [['mqtt', c.mqtt], ['api', c.api]] as const) {
+  for (const [name, l] of [['mqtt', c.mqtt], ['http', c.http], ['api', c.api]] as const) {
     port(`${name}.port`, String(l.port));
     if (typeof l.host !== 'string' || l.host === '') throw new ConfigError(`${name}.host must be a host name or address`);
   }
+  clientCertificateMode('http.clientCertificates', c.http.clientCertificates);
   if (typeof c.mqttLimits !== 'object' || c.mqttLimits === null || Array.isArray(c.mqttLimits)) {
     throw new ConfigError('mqttLimits must be an object of limit names and numbers');
   }

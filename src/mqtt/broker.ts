@@ -2,7 +2,8 @@
  * Keyway's MQTT broker: the device plane of Cloud IoT Core's MQTT bridge (reference §1) plus
  * backend subscribers. It authenticates every connection before any session state exists, holds
  * one connection per device, enforces the device topic namespace, delivers configs and commands
- * from the bus, and disconnects devices whose token expires or whose credentials are revoked.
+ * from the bus, and disconnects devices whose token expires, whose credentials are revoked or
+ * whose registry no longer admits them over MQTT.
  * Backends are clients of the session engine (namespace.ts) in the backend namespace, into which
  * device events and state are published; the optional development open listener serves the
  * separate open namespace to anonymous clients on loopback.
@@ -10,7 +11,17 @@
 import type { Server as HttpsServer } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Bus, CertificatesRevoked, ConfigPushed, DeviceKey, DeviceRevoked, GatewayBindingChanged, PoliciesChanged, ServiceIdentityChanged } from '../bus/bus.js';
+import type {
+  Bus,
+  CertificatesRevoked,
+  ConfigPushed,
+  DeviceKey,
+  DeviceRevoked,
+  GatewayBindingChanged,
+  PoliciesChanged,
+  RegistryAccessChanged,
+  ServiceIdentityChanged,
+} from '../bus/bus.js';
 import type { AuditSink } from '../domain/audit-events.js';
 import { failedPrecondition } from '../domain/errors.js';
 import type { DeviceGateway, DeviceMessageSink } from '../registry/device-manager.js';
@@ -26,6 +37,7 @@ import { DeviceSpaces } from './device-spaces.js';
 import { AttachedDevices } from './gateway-attachments.js';
 import { applyBindingChange, pushAttachedConfig, revokeAttachment } from './gateway-effects.js';
 import { recompilePolicies } from './policy-changes.js';
+import { applyRegistryAccess } from './registry-access.js';
 import { recordDeviceError } from './device-errors.js';
 import type { FrameError } from './frame-reader.js';
 import { resolveLimits, type BrokerLimits } from './limits.js';
@@ -176,6 +188,7 @@ export class Broker {
       bus.onServiceIdentityChanged((event) => this.#onServiceIdentityChanged(event)),
       bus.onPoliciesChanged((event) => this.#onPoliciesChanged(event)),
       bus.onGatewayBindingChanged((event) => this.#onGatewayBindingChanged(event)),
+      bus.onRegistryAccessChanged((event) => this.#onRegistryAccessChanged(event)),
       bus.handleCommands(async (request) => deliverCommand(this.#ctx, request)),
     ];
     logger.info({ host: this.#o.host, port }, 'MQTT broker listening');
@@ -384,6 +397,19 @@ export class Broker {
       }
     } catch (e) {
       this.#ctx.logger.error({ err: e, keys: event.keys.length }, 'certificate revocation failed');
+    }
+  }
+
+  #onRegistryAccessChanged(event: RegistryAccessChanged): void {
+    try {
+      this.#ctx.revocations.recordRegistryAccess(event);
+      const { disconnected, detached } = applyRegistryAccess(this.#ctx, event);
+      this.#ctx.logger.info(
+        { registry: event.registry, mqttEnabled: event.mqttEnabled, deviceAuthMethod: event.deviceAuthMethod, disconnected, detached },
+        'registry access applied to live connections',
+      );
+    } catch (e) {
+      this.#ctx.logger.error({ err: e, registry: event.registry }, 'applying a registry access change failed');
     }
   }
 

@@ -1,8 +1,9 @@
 import { DEFAULT_RATE_LIMITS } from '../registry/device-quotas.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DeviceRevoked } from '../bus/bus.js';
+import type { DeviceRevoked, RegistryAccessChanged } from '../bus/bus.js';
 import type { AuthenticatedDevice, GatewayDelegatedDevice } from '../registry/device-manager.js';
+import { accessRefusal } from './registry-access.js';
 import { RevocationWindow, revokes } from './revocation.js';
 
 const KEY = 'projects/p/locations/l/registries/r/devices/dev';
@@ -109,5 +110,42 @@ describe('revocation', () => {
     await new Promise((r) => setTimeout(r, 40));
     window.recordCertificates({ keys: ['cert:later'], reason: 'test' });
     assert.equal(window.size, 1, 'keys older than the window are pruned');
+  });
+
+  test("a registry's access change refuses what it no longer admits: MQTT off refuses all, an auth method the other credential", () => {
+    const access = (over: Partial<RegistryAccessChanged> = {}): RegistryAccessChanged => ({
+      registry: 'projects/p/locations/l/registries/r',
+      mqttEnabled: true,
+      deviceAuthMethod: 'JWT_OR_CERTIFICATE',
+      ...over,
+    });
+    const byAssociation: GatewayDelegatedDevice = {
+      method: 'gateway',
+      key: KEY,
+      name: { project: 'p', location: 'l', registry: 'r', device: 'dev' },
+      numId: '1',
+      gatewayKey: `${KEY}-gw`,
+      byAssociation: true,
+      rateLimits: DEFAULT_RATE_LIMITS,
+    };
+    const byToken: GatewayDelegatedDevice = { ...byAssociation, byAssociation: false, token: { credentialFingerprint: 'aa', expiresAt: new Date(0) } };
+    const devices = [jwt('aa'), certificateDevice(), byAssociation, byToken];
+    const refused = (event: RegistryAccessChanged): boolean[] => devices.map((d) => accessRefusal(event, d) !== undefined);
+    assert.deepEqual(refused(access()), [false, false, false, false]);
+    assert.deepEqual(refused(access({ mqttEnabled: false })), [true, true, true, true]);
+    assert.deepEqual(refused(access({ deviceAuthMethod: 'CERTIFICATE_ONLY' })), [true, false, false, true], 'JWTs refused');
+    assert.deepEqual(refused(access({ deviceAuthMethod: 'JWT_ONLY' })), [false, true, false, false], 'certificates refused');
+    assert.match(accessRefusal(access({ mqttEnabled: false }), jwt('aa')) ?? '', /MQTT is disabled/);
+
+    const window = new RevocationWindow(10_000);
+    const before = window.mark();
+    window.recordRegistryAccess(access({ deviceAuthMethod: 'JWT_ONLY' }));
+    assert.equal(window.revokedSince(before, certificateDevice()), true, 'changed while the chain was being checked');
+    assert.equal(window.revokedSince(before, jwt('aa')), false, 'a JWT is still accepted');
+    assert.equal(window.revokedSince(window.mark(), certificateDevice()), false, 'a check begun after the change read it from the store');
+    const other = { ...certificateDevice(), name: { project: 'p', location: 'l', registry: 'r2', device: 'dev' } };
+    assert.equal(window.revokedSince(before, other), false, 'another registry');
+    window.recordRegistryAccess(access());
+    assert.equal(window.revokedSince(before, certificateDevice()), false, 'only the latest change of the registry counts');
   });
 });

@@ -3,8 +3,10 @@
  * whose connection was authenticated with a credential no longer usable, is disconnected at once.
  */
 import { performance } from 'node:perf_hooks';
-import type { CertificatesRevoked, DeviceKey, DeviceRevoked } from '../bus/bus.js';
+import type { CertificatesRevoked, DeviceKey, DeviceRevoked, RegistryAccessChanged, RegistryKey } from '../bus/bus.js';
+import { formatRegistry } from '../domain/names.js';
 import type { AuthenticatedDevice, GatewayDelegatedDevice } from '../registry/device-manager.js';
+import { accessRefusal } from './registry-access.js';
 
 /**
  * Whether `event` ends a connection of `device` (or its attachment to a gateway): always when the
@@ -29,16 +31,24 @@ interface RecentKey {
   readonly at: number;
 }
 
+interface RecentAccess {
+  readonly serial: number;
+  readonly at: number;
+  readonly event: RegistryAccessChanged;
+}
+
 /**
  * Closes the gap between checking a token and registering its connection: a revocation that
  * arrives while a device's authentication is in flight has no connection to close yet. Recent
  * revocations are kept for as long as an authentication may take (the connect timeout), and each
  * authentication re-checks the ones that arrived after it began. Revoked certificates
- * (`CertificatesRevoked`) are kept the same way, by revocation key, for certificate connections.
+ * (`CertificatesRevoked`) are kept the same way, by revocation key, for certificate connections,
+ * and registries' access changes (`RegistryAccessChanged`), by registry, the latest of each.
  */
 export class RevocationWindow {
   readonly #recent = new Map<DeviceKey, Recent>();
   readonly #recentKeys = new Map<string, RecentKey>();
+  readonly #recentAccess = new Map<RegistryKey, RecentAccess>();
   #serial = 0;
 
   constructor(readonly windowMs: number) {}
@@ -66,9 +76,20 @@ export class RevocationWindow {
     }
   }
 
+  recordRegistryAccess(event: RegistryAccessChanged): void {
+    const at = performance.now();
+    this.#prune(at);
+    this.#recentAccess.delete(event.registry);
+    this.#recentAccess.set(event.registry, { serial: ++this.#serial, at, event });
+  }
+
   revokedSince(mark: number, device: AuthenticatedDevice | GatewayDelegatedDevice): boolean {
     const recent = this.#recent.get(device.key);
     if (recent !== undefined && recent.serial > mark && revokes(recent.event, device)) return true;
+    if (this.#recentAccess.size > 0) {
+      const access = this.#recentAccess.get(formatRegistry(device.name));
+      if (access !== undefined && access.serial > mark && accessRefusal(access.event, device) !== undefined) return true;
+    }
     if (device.method !== 'certificate') return false;
     return device.revocationKeys.some((key) => {
       const revoked = this.#recentKeys.get(key);
@@ -76,9 +97,9 @@ export class RevocationWindow {
     });
   }
 
-  /** Devices and certificate keys remembered. */
+  /** Devices, certificate keys and registries remembered. */
   get size(): number {
-    return this.#recent.size + this.#recentKeys.size;
+    return this.#recent.size + this.#recentKeys.size + this.#recentAccess.size;
   }
 
   #prune(now: number): void {
@@ -89,6 +110,10 @@ export class RevocationWindow {
     for (const [key, recent] of this.#recentKeys) {
       if (now - recent.at <= this.windowMs) break;
       this.#recentKeys.delete(key);
+    }
+    for (const [key, recent] of this.#recentAccess) {
+      if (now - recent.at <= this.windowMs) break;
+      this.#recentAccess.delete(key);
     }
   }
 }

@@ -24,6 +24,11 @@ export class SessionTable<K> {
     if (this.#byKey.get(key) === conn) this.#byKey.delete(key);
   }
 
+  /** Every key held and its connection: a scan, for rare admin actions, never per packet. */
+  entries(): IterableIterator<[K, Connection]> {
+    return this.#byKey.entries();
+  }
+
   get size(): number {
     return this.#byKey.size;
   }

@@ -23,7 +23,7 @@ import { randomNumId } from './num-id.js';
 import { applyProvisioningTemplate, type AppliedTemplate } from './provisioning-template.js';
 import { RegistryRevocations } from './registry-revocations.js';
 import { chainRevocation } from './chain-revocation.js';
-import { gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
+import { authMethodRefusal, gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
 import type { DeviceProtocol } from '../domain/resources.js';
 
 type Result = DeviceAuthResult<CertificateAuthenticatedDevice>;
@@ -74,7 +74,8 @@ export async function authenticateDeviceCertificate(
   if (!registry) return refuse('unknown registry');
   const switchedOff = protocolRefusal(registry, protocol);
   if (switchedOff) return refuse(switchedOff);
-  if (registry.deviceAuthMethod === 'JWT_ONLY') return refuse('the registry accepts only JWT authentication');
+  const methodRefused = authMethodRefusal(registry.deviceAuthMethod, 'certificate');
+  if (methodRefused) return refuse(methodRefused);
 
   const verdict = verifyClientChain(
     chain,

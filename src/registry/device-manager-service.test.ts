@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CommandRequest, ConfigPushed, DeviceRevoked } from '../bus/bus.js';
+import type { CommandRequest, ConfigPushed, DeviceRevoked, RegistryAccessChanged } from '../bus/bus.js';
 import { LocalBus } from '../bus/local-bus.js';
 import { KeywayError, type RpcStatus } from '../domain/errors.js';
 import { formatDevice, type DeviceName, type LocationName, type RegistryName } from '../domain/names.js';
@@ -161,6 +161,30 @@ describe('registries', () => {
     assert.deepEqual(r.eventNotificationConfigs, [{ pubsubTopicName: 'projects/acme/topics/e' }]);
     assert.equal(r.logLevel, 'LOG_LEVEL_UNSPECIFIED');
     assert.deepEqual(await f.service.getRegistry(name), r);
+  });
+
+  it('announces a change of MQTT access (mqttConfig, deviceAuthMethod) to live connections, and only a change', async () => {
+    const name = { ...LOC, registry: 'access' };
+    await f.service.createRegistry(LOC, 'access', {});
+    const events: RegistryAccessChanged[] = [];
+    const stop = f.bus.onRegistryAccessChanged((e) => events.push(e));
+    const registry = 'projects/acme/locations/europe-west1/registries/access';
+    try {
+      await f.service.patchRegistry(name, { mqttEnabledState: 'MQTT_ENABLED', logLevel: 'DEBUG' }, ['mqtt_config', 'log_level']);
+      await f.service.patchRegistry(name, { deviceAuthMethod: 'DEVICE_AUTH_METHOD_UNSPECIFIED' }, ['device_auth_method']);
+      assert.deepEqual(events, [], 'nothing changed: unspecified means JWT or certificate');
+      await f.service.patchRegistry(name, { mqttEnabledState: 'MQTT_DISABLED' }, ['mqtt_config.mqtt_enabled_state']);
+      await f.service.patchRegistry(name, { mqttEnabledState: 'MQTT_DISABLED' }, ['mqttConfig']);
+      await f.service.patchRegistry(name, { deviceAuthMethod: 'CERTIFICATE_ONLY' }, ['device_auth_method']);
+      await f.service.patchRegistry(name, {}, ['mqtt_config']);
+      assert.deepEqual(events, [
+        { registry, mqttEnabled: false, deviceAuthMethod: 'JWT_OR_CERTIFICATE' },
+        { registry, mqttEnabled: false, deviceAuthMethod: 'CERTIFICATE_ONLY' },
+        { registry, mqttEnabled: true, deviceAuthMethod: 'CERTIFICATE_ONLY' },
+      ]);
+    } finally {
+      stop();
+    }
   });
 
   it('requires a non-empty update mask of known paths', async () => {

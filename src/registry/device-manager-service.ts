@@ -50,6 +50,7 @@ import type {
   RegistryInput,
 } from './device-manager.js';
 import { checkCredentialsTrusted } from './credential-trust.js';
+import { mqttAccessOf } from './device-plane-rules.js';
 import { checkBlocked, checkCredentials, checkMetadata, isUsable } from './device-rules.js';
 import { authenticateDeviceJwt } from './jwt-authentication.js';
 import { authenticateDeviceCertificate } from './certificate-authentication.js';
@@ -220,13 +221,18 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       patch.logLevel = input.logLevel === undefined ? REGISTRY_DEFAULTS.logLevel : checkRegistryLogLevel(input.logLevel);
     if (paths.has('credentials')) patch.credentials = await this.#checkRegistryCredentials(input.credentials ?? []);
     if (paths.has('device_auth_method')) patch.deviceAuthMethod = checkDeviceAuthMethod(input.deviceAuthMethod);
-    const needsBefore = patch.credentials !== undefined || [...paths].some((p) => p.startsWith('rate_limits.'));
+    const needsBefore =
+      patch.credentials !== undefined ||
+      patch.mqttEnabledState !== undefined ||
+      patch.deviceAuthMethod !== undefined ||
+      [...paths].some((p) => p.startsWith('rate_limits.'));
     const before = needsBefore ? await this.#store.getRegistry(registryName(name)) : undefined;
     const limits = patchRateLimits(before?.rateLimits, input.rateLimits, paths);
     if (limits) patch.rateLimits = limits.rateLimits;
     const updated = await this.#store.updateRegistry(registryName(name), patch);
     if (!updated) throw notFound(`Registry ${formatRegistry(name)} not found.`);
     if (before && patch.credentials !== undefined) this.#announceRemovedCas(before, updated);
+    if (before) this.#announceAccessChange(before, updated);
     return updated;
   }
 
@@ -574,6 +580,15 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     if (removed.length === 0) return;
     this.#bus.publishCertificatesRevoked({ keys: removed, reason: 'CA certificate removed from the registry' });
     this.#logger.info({ registry: formatRegistry(after.name), removed: removed.length }, 'registry CA certificates removed');
+  }
+
+  /** MQTT switched off, or a kind of credential no longer accepted, must reach live connections. */
+  #announceAccessChange(before: Registry, after: Registry): void {
+    const was = mqttAccessOf(before);
+    const access = mqttAccessOf(after);
+    if (was.mqttEnabled === access.mqttEnabled && was.deviceAuthMethod === access.deviceAuthMethod) return;
+    this.#bus.publishRegistryAccessChanged({ registry: formatRegistry(after.name), ...access });
+    this.#logger.info({ registry: formatRegistry(after.name), ...access }, 'registry MQTT access changed');
   }
 
   async #resolve(name: DeviceName): Promise<DeviceRecord> {

@@ -14,7 +14,7 @@ import { verifyDeviceJwt } from '../identity/device-jwt.js';
 import type { Store } from '../store/store.js';
 import type { DeviceAuthResult, JwtAuthenticatedDevice } from './device-manager.js';
 import { isUsable } from './device-rules.js';
-import { gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
+import { authMethodRefusal, gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
 import type { DeviceProtocol } from '../domain/resources.js';
 
 const refuse = (reason: string): DeviceAuthResult<JwtAuthenticatedDevice> => ({ ok: false, reason });
@@ -43,7 +43,8 @@ export async function authenticateDeviceJwt(
   }
   const registry = await store.getRegistry(name);
   if (!registry) return refuse('unknown registry');
-  if (registry.deviceAuthMethod === 'CERTIFICATE_ONLY') return refuse('the registry accepts only certificate authentication');
+  const methodRefused = authMethodRefusal(registry.deviceAuthMethod, 'jwt');
+  if (methodRefused) return refuse(methodRefused);
   const device = await store.findDeviceCredentials(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
   if (!device) return refuse('unknown device');
 

@@ -160,6 +160,7 @@ export async function startServer(
       // As for the broker: compiled per request here, there being no session to keep it in.
       policies: { compile: async (device) => (await policies.compileForDevice(device.numId, undefined, device.name))?.compiled },
       tls: tls.credentials,
+      clientCertificates: config.http.clientCertificates,
       logger: logger.child({ module: 'http' }),
     });
     const { port: mqttPort, openPort: openMqttPort, alpnPort: mqttAlpnPort } = await broker.start();

@@ -87,6 +87,33 @@ export function connectClient(port: number, ca: string, extra: IClientOptions): 
   });
 }
 
+/**
+ * Connects mqtt.js over `wss://127.0.0.1:{port}/mqtt` (the device HTTPS listener), MQTT 5 unless
+ * `extra` says otherwise; resolves on CONNACK 0, rejects with the refusal otherwise.
+ */
+export function connectWebSocketClient(port: number, ca: string, extra: IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect({
+      protocol: 'wss',
+      host: '127.0.0.1',
+      port,
+      path: '/mqtt',
+      ca: [ca],
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...extra,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (e) => {
+      client.end(true);
+      reject(e);
+    });
+    // mqtt.js reports some transport failures (an upgrade refused) by closing alone.
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
+
 /** Resolves when the client's connection closes (the server closed it). */
 export const closed = (client: MqttClient): Promise<void> =>
   new Promise((resolve) => (client.connected ? client.once('close', () => resolve()) : resolve()));

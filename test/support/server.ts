@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AdminClient } from '../../src/api/client.js';
-import { loadConfig, type PkiConfig } from '../../src/config/config.js';
+import { loadConfig, type ClientCertificateMode, type PkiConfig } from '../../src/config/config.js';
 import { httpsJson, type JsonResponse } from './https-json.js';
 import { startServer, type RunningServer, type ServerTuning } from '../../src/server/server.js';
 
@@ -39,16 +39,18 @@ export interface TestServerOptions extends ServerTuning {
   readonly devOpenListener?: boolean;
   /** CA key custody, e.g. `{ masterKeyFile }` outside the data directory: a file, unlike KEYWAY_MASTER_KEY, does not leak into other in-process servers. */
   readonly pki?: PkiConfig;
+  /** `http.clientCertificates`: whether the device HTTPS listener asks for client certificates (default `request`). */
+  readonly httpClientCertificates?: ClientCertificateMode;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), devOpenListener = false, pki, ...tuning } = options;
+  const { dataDir = mkdtempSync(join(tmpdir(), 'keyway-e2e-')), devOpenListener = false, pki, httpClientCertificates, ...tuning } = options;
   const config = loadConfig({
     env: {},
     overrides: {
       dataDir,
       mqtt: { host: '127.0.0.1', port: 0 },
-      http: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0, ...(httpClientCertificates ? { clientCertificates: httpClientCertificates } : {}) },
       api: { host: '127.0.0.1', port: 0 },
       logLevel: 'silent',
       ...(devOpenListener ? { devOpenListener: { host: '127.0.0.1', port: 0 } } : {}),
