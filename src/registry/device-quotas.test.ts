@@ -136,7 +136,7 @@ describe('DeviceRateLimiter', () => {
     assert.equal(q.trackedRegistries, 1);
   });
 
-  test('keeps at most maxDevices, forgetting the least recently active', () => {
+  test('keeps at most maxDevices, forgetting the longest remembered', () => {
     const q = new DeviceRateLimiter({ clock: () => 0, maxDevices: 10 });
     const first = device('first');
     admitted(3, () => q.admitState(first, 0));

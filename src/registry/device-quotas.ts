@@ -141,7 +141,13 @@ export function chargeAll(charges: readonly QuotaCharge[], now: number): QuotaVe
 
 const ADMITTED: QuotaVerdict = { ok: true };
 
-const registryKey = (name: RegistryName): string => `${name.project}/${name.location}/${name.registry}`;
+/** Per name object: a connection's device keeps its name, so the key is built once, not per message. */
+const registryKeys = new WeakMap<RegistryName, string>();
+function registryKey(name: RegistryName): string {
+  let key = registryKeys.get(name);
+  if (key === undefined) registryKeys.set(name, (key = `${name.project}/${name.location}/${name.registry}`));
+  return key;
+}
 
 type DeviceLimit = 'stateUpdatesPerSecond' | 'telemetryMessagesPerSecond' | 'telemetryBytesPerSecond' | 'connectionsPerSecond';
 type RegistryLimit = 'registryConnectionsPerMinute' | 'registryPublishesPerMinute';
@@ -153,8 +159,8 @@ export interface DeviceRateLimiterOptions {
   /** Milliseconds, monotonic; `performance.now()` by default. */
   readonly clock?: () => number;
   /**
-   * Devices remembered at most. Only devices whose buckets are not full are remembered; past
-   * this many the least recently active one is forgotten (and starts again with full buckets).
+   * Devices remembered at most. Only devices whose buckets are not full stay remembered; past
+   * this many the longest-remembered one is forgotten (and starts again with full buckets).
    */
   readonly maxDevices?: number;
   /** Registries remembered at most, likewise. */
@@ -234,9 +240,20 @@ export class DeviceRateLimiter implements ClockedQuotas {
   }
 }
 
-/** Buckets by key, least recently used first, bounded. */
+/** One key's buckets, and the limits they were shaped by. */
+interface Entry<L extends keyof RateLimits> {
+  readonly buckets: Buckets<L>;
+  limits: RateLimits;
+}
+
+/**
+ * Buckets by key, bounded. Looked up on every message, so a hit costs one Map lookup: no
+ * reordering, and buckets are reshaped only when the registry's limits object changed. At
+ * capacity the longest-remembered key is forgotten (it starts again with full buckets); the
+ * sweep forgets every key whose buckets have refilled, so only keys busy now stay long.
+ */
 class BucketTable<L extends keyof RateLimits> {
-  readonly #entries = new Map<string, Buckets<L>>();
+  readonly #entries = new Map<string, Entry<L>>();
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
@@ -249,32 +266,32 @@ class BucketTable<L extends keyof RateLimits> {
   /** The key's bucket for `limit`, tuned to `limits` (they change when the registry's do). */
   bucket(key: string, limit: L, limits: RateLimits, now: number): TokenBucket {
     const entries = this.#entries;
-    let buckets = entries.get(key);
-    if (buckets === undefined) {
+    let entry = entries.get(key);
+    if (entry === undefined) {
       if (entries.size >= this.capacity) {
         const oldest = entries.keys().next();
         if (!oldest.done) entries.delete(oldest.value);
       }
-      buckets = {};
-    } else {
-      // Map order is insertion order: re-inserting marks it as the most recently used.
-      entries.delete(key);
+      entry = { buckets: {}, limits };
+      entries.set(key, entry);
+    } else if (entry.limits !== limits) {
+      entry.limits = limits;
+      for (const l of Object.keys(entry.buckets) as L[]) {
+        const { capacity, perSecond } = bucketShape(l, limits);
+        entry.buckets[l]?.retune(capacity, perSecond, now);
+      }
     }
-    entries.set(key, buckets);
-    let bucket = buckets[limit];
+    let bucket = entry.buckets[limit];
     if (bucket === undefined) {
       bucket = limitBucket(limit, limits, now);
-      buckets[limit] = bucket;
-    } else {
-      const { capacity, perSecond } = bucketShape(limit, limits);
-      bucket.retune(capacity, perSecond, now);
+      entry.buckets[limit] = bucket;
     }
     return bucket;
   }
 
   /** Drops the keys whose every bucket is full: they hold nothing a fresh bucket would not. */
   forgetFull(now: number): void {
-    for (const [key, buckets] of this.#entries) {
+    for (const [key, { buckets }] of this.#entries) {
       if (Object.values<TokenBucket | undefined>(buckets).every((b) => b === undefined || b.isFull(now))) this.#entries.delete(key);
     }
   }
