@@ -11,7 +11,7 @@ import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import type { DeviceSession } from './device-session.js';
 import { commandSubfolderProblem } from './device-topics.js';
-import { GatewayAttachment } from './gateway-attachments.js';
+import type { GatewayAttachment } from './gateway-attachments.js';
 
 /** The device's own session on its connection, or its attachment on its gateway's. */
 function receiverOf(ctx: BrokerContext, device: string): { readonly conn: Connection; readonly session: DeviceSession | GatewayAttachment } | undefined {
@@ -42,8 +42,8 @@ export function deliverCommand(ctx: BrokerContext, request: CommandRequest): Com
 
   const topic = session.topics.commandTopic(subfolder);
   // Checked per delivery: a policy that no longer lets the device receive it cuts it off now.
-  // An attachment allows its device's commands (the gateway's policy governs its own topics).
-  if (!(session instanceof GatewayAttachment) && !session.policy.can('receive', topic)) return 'not-subscribed';
+  // An attached device's own policy decides, as on a connection of its own.
+  if (!session.policy.can('receive', topic)) return 'not-subscribed';
   if (qos === 0) {
     conn.send({ cmd: 'publish', topic, payload: request.binaryData, qos: 0, dup: false, retain: false });
     return 'delivered';

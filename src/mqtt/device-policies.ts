@@ -1,7 +1,7 @@
 /**
- * A device connection's policy (policy/): compiled once the device is authenticated, checked on
- * CONNECT (`connect`), on every PUBLISH and SUBSCRIBE, and on every delivery (`receive`), and
- * swapped when the bus says it changed. The broker reaches the stored policies only through the
+ * A device connection's policy (policy/), or a gateway attachment's: compiled once the device is
+ * authenticated (attached), checked on CONNECT (`connect`; the attach), on every PUBLISH and
+ * SUBSCRIBE, and on every delivery (`receive`), and swapped when the bus says it changed. The broker reaches the stored policies only through the
  * narrow DevicePolicies interface (the composition root wires it to the PolicyService); without
  * one, a device runs under the built-in Cloud IoT Core grants alone, exactly the topics it always had.
  */
@@ -20,28 +20,33 @@ export type CertSubject = Readonly<Partial<Record<CertSubjectField, string>>>;
 /** A client certificate's subject, read only when a policy asks for it (see certSubjectOf). */
 export type CertSubjectSource = CertSubject | (() => CertSubject);
 
+/** What compiling a policy needs of a device: a connection's or a gateway attachment's. */
+export type PolicyDevice = Pick<AuthenticatedDevice, 'numId' | 'name'>;
+
 export interface DevicePolicies {
   /**
-   * The device's policy compiled for one connection (`certSubject` from the client certificate it
-   * authenticated with, for `${cert.subject.*}`); undefined when the device no longer exists.
+   * The device's policy compiled for one connection or gateway attachment (`certSubject` from the
+   * client certificate it authenticated with, for `${cert.subject.*}`); undefined when the device
+   * no longer exists.
    */
-  compile(device: AuthenticatedDevice, certSubject?: CertSubjectSource): Promise<CompiledPolicy | undefined>;
+  compile(device: PolicyDevice, certSubject?: CertSubjectSource): Promise<CompiledPolicy | undefined>;
 }
 
 /** One compiled form for every connection: each keeps only its device id. */
 const BUILTIN_TEMPLATE = compilePolicyTemplate([CLOUD_IOT_CORE_POLICY]);
 
-/** No stored policies: the built-in grants, with no metadata (they use only the device id). */
+/** The built-in grants for `device`, with no metadata (they use only the device id). */
+export const builtinPolicy = (device: PolicyDevice): CompiledPolicy =>
+  BUILTIN_TEMPLATE.bind({
+    registryId: device.name.registry,
+    deviceId: device.name.device,
+    deviceNumId: device.numId,
+    metadata: {},
+  });
+
+/** No stored policies: the built-in grants alone. */
 export const BUILTIN_DEVICE_POLICIES: DevicePolicies = {
-  compile: (device) =>
-    Promise.resolve(
-      BUILTIN_TEMPLATE.bind({
-        registryId: device.name.registry,
-        deviceId: device.name.device,
-        deviceNumId: device.numId,
-        metadata: {},
-      }),
-    ),
+  compile: (device) => Promise.resolve(builtinPolicy(device)),
 };
 
 /**

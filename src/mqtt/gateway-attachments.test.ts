@@ -5,6 +5,7 @@ import pino from 'pino';
 import { DEFAULT_RATE_LIMITS } from '../registry/device-quotas.js';
 import type { GatewayDelegatedDevice } from '../registry/device-manager.js';
 import type { Connection, InflightKind } from './connection.js';
+import { builtinPolicy } from './device-policies.js';
 import type { DeviceSession } from './device-session.js';
 import { AttachedDevices, GatewayAttachment, GatewayAttachments } from './gateway-attachments.js';
 import { PacketIdWindow } from './packet-id-window.js';
@@ -70,6 +71,7 @@ function setup(limit?: number) {
   const session = { key: `${REGISTRY}/devices/gw`, attachments } as unknown as DeviceSession;
   const make = (id: string, owner = attachments, on = conn) =>
     new GatewayAttachment(delegated(id), on as unknown as Connection, session, owner, {
+      policy: builtinPolicy(delegated(id)),
       config: { gateway: store.gateway, retryMs: 60_000, now: () => new Date() },
       onOverflow: (a, reason) => overflows.push(`${a.deviceId}: ${reason}`),
     });

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { DeviceKey } from '../bus/bus.js';
 import { formatRegistry } from '../domain/names.js';
 import { LIMITS } from '../domain/resources.js';
+import type { CompiledPolicy } from '../policy/index.js';
 import type { GatewayDelegatedDevice } from '../registry/device-manager.js';
 import { backendEventsTopic, backendStateTopic } from './backend-topics.js';
 import { ConfigDelivery, type ConfigDeliveryOptions, type ConfigLink } from './config-delivery.js';
@@ -23,6 +24,8 @@ import { DeviceTopics } from './device-topics.js';
 const MAX_TIMER_MS = 0x7fffffff;
 
 export interface AttachmentOptions {
+  /** The attached device's own compiled policy (device-policies), as on a connection of its own. */
+  readonly policy: CompiledPolicy;
   /** How config deliveries are recorded and re-sent. */
   readonly config: Pick<ConfigDeliveryOptions, 'gateway' | 'retryMs' | 'now'>;
   /** Its config could not go out (too many unacknowledged messages): the device goes, not the gateway. */
@@ -41,6 +44,13 @@ export class GatewayAttachment {
   readonly config: ConfigDelivery;
   /** Granted QoS of the gateway's `/devices/{id}/commands/#` subscription for it. */
   commandsQos: GrantedQoS | undefined;
+  /**
+   * What the attached device may do: its own policy, not the gateway's; swapped whole when it is
+   * attached again or its policy changes, and read at every check.
+   */
+  policy: CompiledPolicy;
+  /** Bumped by each recompile, so that a slower, older one never overwrites a newer policy. */
+  policyEpoch = 0;
   #ended = false;
   #expiry: NodeJS.Timeout | undefined;
 
@@ -60,8 +70,16 @@ export class GatewayAttachment {
     this.backendEvents = backendEventsTopic(registry, id);
     this.backendState = backendStateTopic(registry, id);
     this.attributes = deviceAttributes(device);
+    this.policy = options.policy;
     const link = new AttachmentLink(conn, owner, this, options.onOverflow);
-    this.config = new ConfigDelivery({ ...options.config, device: device.key, topic: this.topics.config, link });
+    const configTopic = this.topics.config;
+    this.config = new ConfigDelivery({
+      ...options.config,
+      device: device.key,
+      topic: configTopic,
+      link,
+      mayReceive: () => this.policy.can('receive', configTopic),
+    });
   }
 
   get deviceId(): string {

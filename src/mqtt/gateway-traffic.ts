@@ -2,8 +2,9 @@
  * A gateway speaking for the devices it attached (reference §1.10): it publishes their
  * `/devices/{id}/events[/…]` and `/devices/{id}/state` (handle-publish sends them exactly as if
  * the device had: its stored state, its limits, its backend topics and attributes) and subscribes
- * to their `/devices/{id}/config` and `/devices/{id}/commands/#`. The attachment allows these
- * topics (Cloud IoT Core's grants of the device); the gateway's own policy governs its own topics.
+ * to their `/devices/{id}/config` and `/devices/{id}/commands/#`. The attached device's own policy
+ * decides each of these, exactly as on a connection of its own (an explicit Deny takes one of its
+ * topics away); the gateway's own policy governs the gateway's own topics.
  *
  * For a device that is not attached the message is dropped (a QoS 1 PUBLISH still acknowledged,
  * a filter refused in the SUBACK) and the gateway gets GATEWAY_DEVICE_NOT_FOUND on its errors
@@ -53,7 +54,14 @@ export function attachedPublish(
     return undefined;
   }
   const target = attachment.topics.classifyPublish(topic);
-  if (target.kind === 'events' || target.kind === 'state') return { sender: attachment, target };
+  if (target.kind === 'events' || target.kind === 'state') {
+    if (attachment.policy.can('publish', topic)) return { sender: attachment, target };
+    // What closes its own connection (handle-publish) detaches it here.
+    auditDenied(ctx, conn, gateway.key, 'publish', topic, 'denied by the attached device policy');
+    const message = `mqtt: The device is not allowed to publish to topic '${clip(topic)}'.`;
+    detachForError(ctx, conn, attachment, packet, topic, 'PERMISSION_DENIED', message, REASON_V5.notAuthorized);
+    return undefined;
+  }
   if (target.kind === 'invalid') {
     const message = `mqtt: Invalid topic '${clip(topic)}': ${target.reason}.`;
     detachForError(ctx, conn, attachment, packet, topic, 'INVALID_ARGUMENT', message, REASON_V5.topicNameInvalid);
@@ -92,18 +100,21 @@ export class AttachedSubscriptions {
     }
     const kind = attachment.topics.classifySubscription(filter);
     const qos: GrantedQoS = requestedQos >= 1 ? 1 : 0;
-    if (kind === 'commands') {
-      attachment.commandsQos = qos;
-      return qos;
-    }
-    if (kind === 'config') {
+    const own = kind === 'commands' || kind === 'config';
+    if (own && attachment.policy.canSubscribe(filter)) {
+      if (kind === 'commands') {
+        attachment.commandsQos = qos;
+        return qos;
+      }
       this.#after.push(() => {
         if (!attachment.ended) attachment.config.subscribe(qos);
       });
       return qos;
     }
-    // Its errors are the gateway's own topic; anything else would disconnect the device itself.
-    auditDenied(ctx, conn, gateway.key, 'subscribe', filter, 'not a topic filter of the attached device');
+    // Refused by the device's policy, or not its topic filter (its errors are the gateway's own
+    // topic): what would disconnect the device on its own connection detaches it.
+    if (own) auditDenied(ctx, conn, gateway.key, 'subscribe', filter, 'denied by the attached device policy');
+    else auditDenied(ctx, conn, gateway.key, 'subscribe', filter, 'not a topic filter of the attached device');
     const message = `mqtt: The device is not allowed to subscribe to topic '${clip(filter)}'.`;
     recordDeviceError(ctx, conn, attachment, 'PERMISSION_DENIED', message);
     endAttachment(attachment, message, undefined);

@@ -5,14 +5,16 @@
  *
  * Attach: the payload is empty, `{}`, `{"authorization": ""}` or `{"authorization": "<the
  * device's JWT>"}`; the device manager decides by the gateway's auth method (binding, token or
- * both). Once the attach is acknowledged (PUBACK) the gateway speaks for the device on its topics
- * (gateway-traffic) until it detaches it, its own connection ends, or the server detaches it
+ * both), then the device's own policy must allow it to `connect`, as on a connection of its own;
+ * that policy governs the attachment from then on. Once the attach is acknowledged (PUBACK) the
+ * gateway speaks for the device on its topics (gateway-traffic) until it detaches it, its own connection ends, or the server detaches it
  * (gateway-detach, gateway-effects). Attaching a device takes it over from its own connection or
  * another gateway; attaching it again renews the attachment (a fresh token) and keeps its
  * subscriptions. A refusal never closes the gateway's connection: an error goes to its errors
  * topic, and the PUBLISH is still acknowledged (MQTT 5: with a reason code).
  */
 import type { IPublishPacket } from 'mqtt-packet';
+import type { CompiledPolicy } from '../policy/index.js';
 import type { DeviceAuthResult, GatewayDelegatedDevice } from '../registry/device-manager.js';
 import { auditDenied, auditGatewayControl } from './audit-decisions.js';
 import type { Connection } from './connection.js';
@@ -22,6 +24,7 @@ import type { DeviceSession } from './device-session.js';
 import { GatewayAttachment, GatewayAttachments } from './gateway-attachments.js';
 import { detachedBecause, endAttachment } from './gateway-detach.js';
 import { acknowledgeRefused, publishInfo, sendGatewayError } from './gateway-errors.js';
+import { applyAttachmentPolicy } from './policy-changes.js';
 import type { GatewayPublish } from './gateway-topics.js';
 import { TOKEN_EXPIRED_MESSAGE } from './handle-connect.js';
 import { REASON_V5 } from './reason-codes.js';
@@ -114,8 +117,18 @@ async function attach(
   const ticket = attachments.beginAttach();
   const mark = ctx.revocations.mark();
   let result: DeviceAuthResult<GatewayDelegatedDevice>;
+  let policy: CompiledPolicy | undefined;
+  /** The policy epoch of an attachment of this device here when its policy was compiled (attached again). */
+  let compiledAtEpoch: number | undefined;
   try {
     result = await ctx.gateway.authorizeGatewayDevice(gateway.device, deviceId, request.token, 'mqtt', ctx.now());
+    // The device's own policy, as its own connection would get (no client certificate: none of `${cert.subject.*}`).
+    if (result.ok) {
+      compiledAtEpoch = attachments.get(result.device.name.device)?.policyEpoch;
+      policy = await ctx.policies.compile(result.device);
+      if (!policy) result = { ok: false, reason: 'the device no longer exists' };
+      else if (!policy.can('connect', result.device.name.device)) result = { ok: false, reason: 'the device policy denies connect' };
+    }
   } catch (e) {
     conn.log.warn({ err: e, device: clip(deviceId) }, 'a gateway attach could not complete');
     result = { ok: false, reason: 'could not complete' };
@@ -135,19 +148,25 @@ async function attach(
   // The token's exp with the clock skew the device manager allowed, as for a device's own connection.
   const expiresInMs = device.token ? device.token.expiresAt.getTime() + ctx.limits.jwtSkewSeconds * 1000 - ctx.now().getTime() : undefined;
   if (expiresInMs !== undefined && expiresInMs <= 0) stale = 'token expired';
-  if (stale !== undefined) {
-    refuseAttach(ctx, conn, gateway, deviceId, topic, packet, notAuthorized(deviceId, stale));
+  if (stale !== undefined || policy === undefined) {
+    refuseAttach(ctx, conn, gateway, deviceId, topic, packet, notAuthorized(deviceId, stale ?? 'no policy'));
     return;
   }
   let attachment = attachments.get(device.name.device);
   if (attachment !== undefined) {
     attachment.device = device;
+    // Unless a policy change began recompiling it meanwhile (newer than this compile), this one is the newest.
+    if (attachment.policyEpoch === compiledAtEpoch) {
+      attachment.policyEpoch++;
+      applyAttachmentPolicy(attachment, policy);
+    }
   } else {
     if (attachments.full) {
       refuseAttach(ctx, conn, gateway, deviceId, topic, packet, tooMany(deviceId, attachments.limit));
       return;
     }
     attachment = new GatewayAttachment(device, conn, gateway, attachments, {
+      policy,
       config: { gateway: ctx.gateway, retryMs: ctx.limits.configRetryMs, now: ctx.now },
       onOverflow: (a, reason) => endAttachment(a, reason, detachedBecause(`Too many unacknowledged messages to deliver the device's config.`)),
     });
