@@ -27,6 +27,7 @@ import {
   startBroker,
   type Harness,
   type TestDevice,
+  holdingDecisions,
 } from './broker-harness.test.js';
 
 async function addGateway(h: Harness, id: string, method: GatewayAuthMethod): Promise<TestDevice> {
@@ -383,36 +384,11 @@ describe('gateway attaches racing the registry', () => {
   let h: Harness;
   const clients: MqttClient[] = [];
   /** The next attach decision waits, once made, until released: what lands meanwhile must count. */
-  let held: { readonly arrive: () => void; readonly released: Promise<void> } | undefined;
-  const holdNextDecision = (): { arrived: Promise<void>; release: () => void } => {
-    let arrive!: () => void;
-    let release!: () => void;
-    const arrived = new Promise<void>((r) => (arrive = r));
-    held = { arrive, released: new Promise<void>((r) => (release = r)) };
-    return { arrived, release };
-  };
+  const decisions = holdingDecisions('authorizeGatewayDevice');
+  const holdNextDecision = decisions.holdNext;
 
   before(async () => {
-    h = await startBroker({}, (service) =>
-      new Proxy(service, {
-        get(target, property, receiver) {
-          if (property === 'authorizeGatewayDevice') {
-            return async (...args: Parameters<typeof target.authorizeGatewayDevice>) => {
-              const result = await target.authorizeGatewayDevice(...args);
-              const hold = held;
-              held = undefined;
-              if (hold) {
-                hold.arrive();
-                await hold.released;
-              }
-              return result;
-            };
-          }
-          const value: unknown = Reflect.get(target, property, receiver);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      }),
-    );
+    h = await startBroker({}, decisions.wrap);
   });
   after(async () => {
     for (const c of clients) c.end(true);

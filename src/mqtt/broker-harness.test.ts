@@ -248,3 +248,41 @@ export async function rawDevice(h: Harness, d: TestDevice, keepalive = 60): Prom
   assert.equal(connack.returnCode, 0);
   return c;
 }
+
+/**
+ * The device manager with one of its async decisions held open on request: once `method` has
+ * decided, the next call after `holdNext()` waits until released, so a test can make something
+ * land between a decision and its use (revocations, registry changes, unbinds).
+ */
+export function holdingDecisions<M extends 'authenticateJwt' | 'authorizeGatewayDevice'>(
+  method: M,
+): { wrap: (service: DeviceManagerService) => DeviceGateway; holdNext: () => { arrived: Promise<void>; release: () => void } } {
+  let held: { readonly arrive: () => void; readonly released: Promise<void> } | undefined;
+  const holdNext = (): { arrived: Promise<void>; release: () => void } => {
+    let arrive!: () => void;
+    let release!: () => void;
+    const arrived = new Promise<void>((r) => (arrive = r));
+    held = { arrive, released: new Promise<void>((r) => (release = r)) };
+    return { arrived, release };
+  };
+  const wrap = (service: DeviceManagerService): DeviceGateway =>
+    new Proxy(service, {
+      get(target, property, receiver) {
+        if (property === method) {
+          return async (...args: unknown[]) => {
+            const result: unknown = await (target[method] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            const hold = held;
+            held = undefined;
+            if (hold) {
+              hold.arrive();
+              await hold.released;
+            }
+            return result;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return { wrap, holdNext };
+}

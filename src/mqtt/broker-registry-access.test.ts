@@ -31,6 +31,7 @@ import {
   startBroker,
   type Harness,
   type TestDevice,
+  holdingDecisions,
 } from './broker-harness.test.js';
 
 interface LogLine {
@@ -87,39 +88,15 @@ describe("a registry's MQTT access, changed while its devices are connected", ()
     return c;
   };
   /** The next JWT verdict waits, once made, until released: a change landing meanwhile must count. */
-  let held: { readonly arrive: () => void; readonly released: Promise<void> } | undefined;
-  const holdNextVerdict = (): { arrived: Promise<void>; release: () => void } => {
-    let arrive!: () => void;
-    let release!: () => void;
-    const arrived = new Promise<void>((r) => (arrive = r));
-    held = { arrive, released: new Promise<void>((r) => (release = r)) };
-    return { arrived, release };
-  };
+  const verdicts = holdingDecisions('authenticateJwt');
+  const holdNextVerdict = verdicts.holdNext;
 
   before(async () => {
     const captured = capturingLogger<LogLine>();
     lines = captured.lines;
     h = await startBroker(
       {},
-      (service) =>
-        new Proxy(service, {
-          get(target, property, receiver) {
-            if (property === 'authenticateJwt') {
-              return async (...args: Parameters<typeof target.authenticateJwt>) => {
-                const result = await target.authenticateJwt(...args);
-                const hold = held;
-                held = undefined;
-                if (hold) {
-                  hold.arrive();
-                  await hold.released;
-                }
-                return result;
-              };
-            }
-            const value: unknown = Reflect.get(target, property, receiver);
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        }),
+      verdicts.wrap,
       { logger: captured.logger },
     );
     root = await makeRoot({ subject: 'CN=Access Root' });
