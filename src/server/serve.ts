@@ -30,6 +30,7 @@ export function welcome(server: RunningServer): string {
     'Keyway is serving.',
     `  MQTT for devices   mqtts://localhost:${server.mqttPort}`,
     `  HTTPS for devices  https://localhost:${server.httpPort}   (Cloud IoT Core's device HTTP API, /v1/…)`,
+    `  MQTT over WSS      wss://localhost:${server.httpPort}/mqtt   (subprotocol mqtt: devices and web applications)`,
     ...(server.mqttAlpnPort !== undefined ? [`  MQTT by ALPN mqtt  port ${server.mqttAlpnPort}`] : []),
     `  Admin API          ${server.apiUrl}`,
     `  Data directory     ${shown(server.dataDir)}`,
