@@ -6,7 +6,8 @@
  * Attach: the payload is empty, `{}`, `{"authorization": ""}` or `{"authorization": "<the
  * device's JWT>"}`; the device manager decides by the gateway's auth method (binding, token or
  * both), then the device's own policy must allow it to `connect`, as on a connection of its own;
- * that policy governs the attachment from then on. Once the attach is acknowledged (PUBACK) the
+ * that policy governs the attachment from then on. An attach is counted as a connection of the
+ * device (attach-quotas). Once the attach is acknowledged (PUBACK) the
  * gateway speaks for the device on its topics (gateway-traffic) until it detaches it, its own connection ends, or the server detaches it
  * (gateway-detach, gateway-effects). Attaching a device takes it over from its own connection or
  * another gateway; attaching it again renews the attachment (a fresh token) and keeps its
@@ -16,6 +17,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { DeviceAuthResult, GatewayDelegatedDevice } from '../registry/device-manager.js';
+import { admitAttachAttempt, admitAttachedDevice } from './attach-quotas.js';
 import { auditDenied, auditGatewayControl } from './audit-decisions.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -114,6 +116,11 @@ async function attach(
     refuseAttach(ctx, conn, gateway, deviceId, topic, packet, tooMany(deviceId, attachments.limit));
     return;
   }
+  const attempt = admitAttachAttempt(ctx, conn, gateway.device);
+  if (attempt !== undefined) {
+    refuseAttach(ctx, conn, gateway, deviceId, topic, packet, overLimit(deviceId, attempt.message));
+    return;
+  }
   const ticket = attachments.beginAttach();
   const mark = ctx.revocations.mark();
   let result: DeviceAuthResult<GatewayDelegatedDevice>;
@@ -142,6 +149,12 @@ async function attach(
     return;
   }
   const device = result.device;
+  const quota = admitAttachedDevice(ctx, device);
+  if (quota !== undefined) {
+    recordDeviceError(ctx, conn, device, 'RESOURCE_EXHAUSTED', quota.message);
+    refuseAttach(ctx, conn, gateway, deviceId, topic, packet, overLimit(deviceId, quota.message));
+    return;
+  }
   let stale: string | undefined;
   if (ticket.stale) stale = "the gateway's associations changed while attaching";
   else if (ctx.revocations.revokedSince(mark, device)) stale = 'revoked while attaching';
@@ -194,6 +207,12 @@ async function attach(
 const tooMany = (deviceId: string, limit: number): Refusal => ({
   description: `The device '${clip(deviceId)}' could not be attached: the gateway has ${limit} devices attached.`,
   reason: 'too many devices attached',
+  code: REASON_V5.quotaExceeded,
+});
+
+const overLimit = (deviceId: string, message: string): Refusal => ({
+  description: `The device '${clip(deviceId)}' could not be attached: ${message.replace(/^mqtt: /, '')}`,
+  reason: 'over a rate limit',
   code: REASON_V5.quotaExceeded,
 });
 
