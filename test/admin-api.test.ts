@@ -93,6 +93,26 @@ describe('admin API', () => {
     assert.equal(nonEmpty.body.error.status, 'FAILED_PRECONDITION');
   });
 
+  test('configuration updates faster than the registry allows get 429 RESOURCE_EXHAUSTED, and nothing is stored', async () => {
+    const created = await ts.api('POST', `${registryPath('api')}/devices`, { id: 'config-rate-dev' });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    // A burst of 3 at 1 per second: within twenty quick updates, some are refused.
+    const statuses: number[] = [];
+    let refused: { status: number; body: { error: { status: string; message: string } } } | undefined;
+    for (let i = 0; i < 20; i++) {
+      const res = await ts.api('POST', `${devicePathUrl('api', 'config-rate-dev')}:modifyCloudToDeviceConfig`, { binaryData: Buffer.from(`v${i}`).toString('base64') });
+      statuses.push(res.status);
+      if (res.status !== 200) refused ??= res;
+    }
+    assert.ok(refused, `some updates refused: ${statuses.join(',')}`);
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error.status, 'RESOURCE_EXHAUSTED');
+    assert.match(refused.body.error.message, /more often than its limit of 1 per second/);
+    const versions = await ts.api('GET', `${devicePathUrl('api', 'config-rate-dev')}/configVersions`);
+    const accepted = statuses.filter((s) => s === 200).length;
+    assert.equal(versions.body.deviceConfigs[0].version, String(1 + accepted), 'only the accepted updates made versions');
+  });
+
   test('the admin listener refuses TLS below 1.2', async () => {
     await new Promise<void>((resolve, reject) => {
       const s = tlsConnect({ host: '127.0.0.1', port: ts.server.apiPort, ca: [ts.ca], servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });

@@ -103,6 +103,7 @@ describe('registry rate limits over the admin API', () => {
   it('documents RateLimits in the OpenAPI document', async () => {
     const doc = json<{ components: { schemas: Record<string, { properties?: Record<string, unknown> }> } }>(await call('GET', '/v1/openapi.json'));
     assert.deepEqual(Object.keys(doc.components.schemas.RateLimits?.properties ?? {}).sort(), [
+      'configUpdatesPerSecond',
       'connectionsPerSecond',
       'registryConnectionsPerMinute',
       'registryPublishesPerMinute',

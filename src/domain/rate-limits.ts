@@ -6,6 +6,7 @@ import type { RateLimits } from './resources.js';
 
 export const RATE_LIMIT_MAXIMA: { readonly [K in keyof RateLimits]: number } = {
   stateUpdatesPerSecond: 1_000,
+  configUpdatesPerSecond: 1_000,
   telemetryMessagesPerSecond: 100_000,
   telemetryBytesPerSecond: 1024 * 1024 * 1024,
   connectionsPerSecond: 1_000,

@@ -72,6 +72,8 @@ export type DeviceProtocol = 'mqtt' | 'http';
 export interface RateLimits {
   /** State updates per device per second (Cloud IoT Core: 1). */
   readonly stateUpdatesPerSecond: number;
+  /** Configuration updates per device per second, through the admin API (Cloud IoT Core: 1). */
+  readonly configUpdatesPerSecond: number;
   /** Telemetry messages per second of one MQTT connection, or of one device over HTTP (100). */
   readonly telemetryMessagesPerSecond: number;
   /** Telemetry payload bytes per second per device (512 KiB). */

@@ -57,6 +57,7 @@ import { authenticateDeviceCertificate } from './certificate-authentication.js';
 import { DeviceCertificates, type DeviceCertificate } from './device-certificates.js';
 import type { RevocationSource } from '../domain/certificate-keys.js';
 import { randomNumId } from './num-id.js';
+import { describeLimit, resolveRateLimits, type ConfigUpdateQuotas } from './device-quotas.js';
 import { decodePageToken, pageSizeOf, toPage } from './paging.js';
 import {
   checkBytes,
@@ -95,6 +96,8 @@ export interface DeviceManagerServiceOptions {
   readonly revocations?: readonly RevocationSource[];
   /** CAs whose device certificates' subject is known (Keyway's own), so templates on them are checked against it. */
   readonly issuerProfiles?: IssuerProfiles;
+  /** The registry's `configUpdatesPerSecond` per device; configuration updates are not limited without it. */
+  readonly configQuotas?: ConfigUpdateQuotas;
 }
 
 /** Numeric ids are random; two draws colliding twice in a row means something else is wrong. */
@@ -128,6 +131,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   #closed: Promise<void> | undefined;
   readonly #revocations: readonly RevocationSource[];
   readonly #issuerProfiles: IssuerProfiles | undefined;
+  readonly #configQuotas: ConfigUpdateQuotas | undefined;
   readonly #certificates: DeviceCertificates;
   readonly #gateways: GatewayBindings;
 
@@ -140,6 +144,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     this.#timer.unref();
     this.#revocations = options.revocations ?? [];
     this.#issuerProfiles = options.issuerProfiles;
+    this.#configQuotas = options.configQuotas;
     this.#certificates = new DeviceCertificates({
       store: this.#store,
       bus: this.#bus,
@@ -389,6 +394,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const expected = checkVersionToUpdate(versionToUpdate);
     const data = checkConfigData(binaryData);
     const { device } = await this.#resolve(name);
+    await this.#admitConfigUpdate(device.name, keyOf(device));
     const result = await this.#store.insertConfigVersion(device.numId, {
       binaryData: data,
       at: this.#now(),
@@ -405,6 +411,17 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       case 'created':
         this.#bus.publishConfig({ device: keyOf(device), version: result.config.version, binaryData: result.config.binaryData });
         return result.config;
+    }
+  }
+
+  /** RESOURCE_EXHAUSTED when the device's configuration changes faster than its registry allows (reference §1.7). */
+  async #admitConfigUpdate(name: DeviceName, key: DeviceKey): Promise<void> {
+    if (!this.#configQuotas) return;
+    const registry = await this.#store.getRegistry(name);
+    const rateLimits = resolveRateLimits(registry?.rateLimits);
+    const verdict = this.#configQuotas.admitConfigUpdate({ key, name, rateLimits });
+    if (!verdict.ok) {
+      throw new KeywayError('RESOURCE_EXHAUSTED', `${describeLimit(verdict.limit, rateLimits)} Try again in ${verdict.retryAfterSeconds} s.`);
     }
   }
 

@@ -19,6 +19,7 @@ import { TokenBucket } from '../domain/token-bucket.js';
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   stateUpdatesPerSecond: 1,
+  configUpdatesPerSecond: 1,
   telemetryMessagesPerSecond: 100,
   telemetryBytesPerSecond: 512 * 1024,
   connectionsPerSecond: 1,
@@ -30,6 +31,8 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 export const BURST_SECONDS: { readonly [K in keyof RateLimits]: number } = {
   // A state on connect and one or two more (a config applied) pass at once; after that, the rate.
   stateUpdatesPerSecond: 3,
+  // A provisioning script that sets a config right after creating the device, and fixes it once.
+  configUpdatesPerSecond: 3,
   // A backlog of two seconds' worth, queued while offline, goes through at once.
   telemetryMessagesPerSecond: 2,
   telemetryBytesPerSecond: 2,
@@ -77,12 +80,20 @@ export interface DeviceQuotas {
   admitState(device: RateLimitedDevice, now?: number): QuotaVerdict;
 }
 
+/** The limit the device manager applies to the admin side: configuration updates (modifyCloudToDeviceConfig). */
+export interface ConfigUpdateQuotas {
+  /** One configuration update of the device. */
+  admitConfigUpdate(device: RateLimitedDevice, now?: number): QuotaVerdict;
+}
+
 /** What a device is told when `limit` refused it (HTTP error message; MQTT `lastErrorStatus`). */
 export function describeLimit(limit: keyof RateLimits, limits: RateLimits): string {
   const n = limits[limit];
   switch (limit) {
     case 'stateUpdatesPerSecond':
       return `The device exceeded its state update rate limit of ${n} per second.`;
+    case 'configUpdatesPerSecond':
+      return `The device's configuration was updated more often than its limit of ${n} per second.`;
     case 'telemetryMessagesPerSecond':
       return `The device exceeded its telemetry rate limit of ${n} messages per second.`;
     case 'telemetryBytesPerSecond':
@@ -149,7 +160,7 @@ function registryKey(name: RegistryName): string {
   return key;
 }
 
-type DeviceLimit = 'stateUpdatesPerSecond' | 'telemetryMessagesPerSecond' | 'telemetryBytesPerSecond' | 'connectionsPerSecond';
+type DeviceLimit = 'stateUpdatesPerSecond' | 'configUpdatesPerSecond' | 'telemetryMessagesPerSecond' | 'telemetryBytesPerSecond' | 'connectionsPerSecond';
 type RegistryLimit = 'registryConnectionsPerMinute' | 'registryPublishesPerMinute';
 
 /** The buckets of one device or registry, made when first needed. */
@@ -171,7 +182,7 @@ export interface DeviceRateLimiterOptions {
 const SWEEP_INTERVAL_MS = 30_000;
 
 /** The in-memory DeviceQuotas of one node. */
-export class DeviceRateLimiter implements ClockedQuotas {
+export class DeviceRateLimiter implements ClockedQuotas, ConfigUpdateQuotas {
   readonly #clock: () => number;
   readonly #devices: BucketTable<DeviceLimit>;
   readonly #registries: BucketTable<RegistryLimit>;
@@ -223,6 +234,11 @@ export class DeviceRateLimiter implements ClockedQuotas {
     );
   }
 
+
+  admitConfigUpdate(device: RateLimitedDevice, now = this.#clock()): QuotaVerdict {
+    this.#sweep(now);
+    return chargeAll([this.#deviceCharge(device, 'configUpdatesPerSecond', 1, now)], now);
+  }
 
   #deviceCharge(device: RateLimitedDevice, limit: DeviceLimit, amount: number, now: number): QuotaCharge {
     return { limit, amount, bucket: this.#devices.bucket(device.key, limit, device.rateLimits, now) };

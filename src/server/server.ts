@@ -118,9 +118,12 @@ export async function startServer(
       custodies,
       onRevoked: (keys, reason) => bus.publishCertificatesRevoked({ keys, reason }),
     });
+    // One set of device and registry buckets for MQTT, HTTP and configuration updates, so that all count against the same limits.
+    const quotas = new DeviceRateLimiter();
     const manager = new DeviceManagerService({
       store,
       bus,
+      configQuotas: quotas,
       logger: logger.child({ module: 'registry' }),
       // Certificates and CAs Keyway's own PKI revoked, beside each registry's uploaded CRLs.
       revocations: [authorities.revocationSource],
@@ -133,8 +136,6 @@ export async function startServer(
     stops.push(() => accounts.close());
 
     const policies = new PolicyService({ store, bus, logger: logger.child({ module: 'policy' }) });
-    // One set of device and registry buckets for MQTT and HTTP, so that both count against the same limits.
-    const quotas = new DeviceRateLimiter();
     const broker = new Broker({
       gateway: manager,
       quotas,

@@ -32,6 +32,7 @@ interface RegistryFlags {
   clearRateLimits?: boolean;
   /** One per rate limit (`--state-updates-per-second` → stateUpdatesPerSecond): a number or `default`. */
   stateUpdatesPerSecond?: string;
+  configUpdatesPerSecond?: string;
   telemetryMessagesPerSecond?: string;
   telemetryBytesPerSecond?: string;
   connectionsPerSecond?: string;
@@ -41,6 +42,7 @@ interface RegistryFlags {
 
 const RATE_LIMIT_HELP: { readonly [K in keyof RateLimits]: string } = {
   stateUpdatesPerSecond: 'state updates per device per second (default 1)',
+  configUpdatesPerSecond: 'configuration updates per device per second, through the admin API (default 1)',
   telemetryMessagesPerSecond: 'telemetry messages per MQTT connection, or per device over HTTP, per second (default 100)',
   telemetryBytesPerSecond: 'telemetry payload bytes per device per second (default 524288)',
   connectionsPerSecond: 'MQTT connections per device per second (default 1)',
