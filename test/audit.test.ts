@@ -83,6 +83,7 @@ describe('audit log', () => {
     const accepted = entries.find((e) => e.kind === 'device.authenticate' && e.outcome === 'allowed');
     assert.equal(accepted?.actor, path('dev1'));
     assert.equal((accepted?.details as { method?: string }).method, 'jwt');
+    assert.equal((accepted?.details as { transport?: string }).transport, 'tls');
     const denial = entries.find((e) => e.kind === 'device.authorize');
     assert.equal(denial?.outcome, 'denied');
     assert.equal(denial?.subject, '/devices/dev2/config');

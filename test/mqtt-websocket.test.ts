@@ -62,6 +62,14 @@ describe('MQTT over WebSockets on the device HTTPS listener', () => {
     clients.push(dev);
     await dev.publishAsync('/devices/wss-dev-1/events/a', 'over websockets', { qos: 1 });
     await eventually(() => assert.deepEqual(got, [`registries/${REGISTRY}/devices/wss-dev-1/events/a over websockets`], 'received'));
+    // The audit log says which way it came in.
+    const login = await eventually(async () => {
+      const res = await ts.api('GET', `/v1/audit/entries?kind=device.authenticate&actor=${encodeURIComponent(d.clientId)}`);
+      const entry = (res.body.entries ?? [])[0] as { details?: { transport?: string } } | undefined;
+      assert.ok(entry, 'the login is audited');
+      return entry;
+    });
+    assert.equal(login.details?.transport, 'websocket');
   });
 
   test('a backend over WebSockets receives events sent over MQTT/TLS and over the HTTPS bridge', async () => {

@@ -24,7 +24,7 @@ export function auditAuthentication(
     actor,
     subject: actor,
     ...(reason !== undefined ? { reason } : {}),
-    details: { source: conn.remoteAddress, protocol: conn.isV5 ? 'mqtt5' : 'mqtt3.1.1', ...details },
+    details: { source: conn.remoteAddress, protocol: conn.isV5 ? 'mqtt5' : 'mqtt3.1.1', transport: conn.transport, ...details },
   });
 }
 

@@ -185,6 +185,12 @@ export class Connection implements Flushable, GateWaiter {
     return this.#socket.remoteAddress;
   }
 
+  /** How the peer reached the broker: MQTT over TLS, over a secure WebSocket, or plain TCP (development open listener). */
+  get transport(): 'tls' | 'websocket' | 'tcp' {
+    const socket = this.#socket;
+    return socket.kind ?? (socket instanceof TLSSocket ? 'tls' : 'tcp');
+  }
+
   get isOpen(): boolean {
     return !this.#closing;
   }

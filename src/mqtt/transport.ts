@@ -17,6 +17,8 @@ export interface Transport {
    * the TLS connection whose client certificate authenticates the peer; undefined when none may.
    */
   readonly certificateSource?: TLSSocket | undefined;
+  /** Set by transports that are not a socket, for the log and the audit (a socket is TLS or plain TCP). */
+  readonly kind?: 'websocket';
   write(bytes: Buffer): unknown;
   /** Flushes what was written, then closes. */
   end(): unknown;

@@ -20,6 +20,7 @@ const bytesOf = (data: RawData): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 
 export class WebSocketTransport extends EventEmitter implements Transport {
+  readonly kind = 'websocket';
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly certificateSource: TLSSocket | undefined;
