@@ -2,22 +2,20 @@
  * Admin API routes of device certificates (Keyway's extension, AWS IoT style):
  * `…/devices/{device}/certificates[/{fingerprint}]`. Appended to ADMIN_ROUTES in routes.ts.
  */
-import { formatDevice, parseDevice, type DeviceName } from '../domain/names.js';
+import { formatDevice } from '../domain/names.js';
 import { CERTIFICATE_STATES } from '../domain/resources.js';
 import type { DeviceCertificate } from '../registry/device-certificates.js';
 import { parseMaskPaths } from './field-mask.js';
 import { EmptySchema, enumOf, object, string, timestamp, type JsonSchema } from './json-schemas.js';
 import { timestampToJson } from './proto-json.js';
-import type { ApiRoute, RouteRequest } from './routes.js';
+import { DEVICE, deviceOf } from './route-paths.js';
+import type { ApiRoute } from './routes.js';
 import type { ApiDeviceCertificate, ApiListDeviceCertificatesResponse, ApiRegisterDeviceCertificateRequest } from './wire-types.js';
 
-const DEVICE = '/v1/projects/{project}/locations/{location}/registries/{registry}/devices/{device}';
 const CERTIFICATES = `${DEVICE}/certificates`;
 const CERTIFICATE = `${CERTIFICATES}/{fingerprint}`;
 const operation = 'keyway.projects.locations.registries.devices.certificates';
 
-const deviceOf = (p: RouteRequest['params']): DeviceName =>
-  parseDevice(`projects/${p.project}/locations/${p.location}/registries/${p.registry}/devices/${p.device}`, 'name');
 
 export const DeviceCertificateSchema = object('DeviceCertificate', {
   name: string(2048),

@@ -129,6 +129,21 @@ const asLocation = (n: Name<LocationName>): LocationName => (typeof n === 'strin
 const asRegistry = (n: Name<RegistryName>): RegistryName => (typeof n === 'string' ? parseRegistry(n) : n);
 const asDevice = (n: Name<DeviceName>): DeviceName => (typeof n === 'string' ? parseDevice(n) : n);
 
+/** Every item of a paged list, following page tokens. */
+async function allPages<P extends { readonly nextPageToken?: string }, T>(
+  fetchPage: (pageToken: string | undefined) => Promise<P>,
+  itemsOf: (page: P) => readonly T[] | undefined,
+): Promise<T[]> {
+  const all: T[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await fetchPage(pageToken);
+    all.push(...(itemsOf(page) ?? []));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return all;
+}
+
 function queryString(params: Record<string, string | number | readonly string[] | undefined>): string {
   const q = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
@@ -192,15 +207,11 @@ export class AdminClient {
   }
 
   /** Every registry of the location, following page tokens. */
-  async listAllRegistries(parent: Name<LocationName>): Promise<ApiDeviceRegistry[]> {
-    const all: ApiDeviceRegistry[] = [];
-    let pageToken: string | undefined;
-    do {
-      const page = await this.listRegistries(parent, { pageSize: 500, ...(pageToken ? { pageToken } : {}) });
-      all.push(...(page.deviceRegistries ?? []));
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return all;
+  listAllRegistries(parent: Name<LocationName>): Promise<ApiDeviceRegistry[]> {
+    return allPages(
+      (pageToken) => this.listRegistries(parent, { pageSize: 500, ...(pageToken ? { pageToken } : {}) }),
+      (page) => page.deviceRegistries,
+    );
   }
 
   patchRegistry(name: Name<RegistryName>, registry: ApiDeviceRegistryInput, updateMask: readonly string[]): Promise<ApiDeviceRegistry> {
@@ -243,15 +254,11 @@ export class AdminClient {
   }
 
   /** Every matching device of the registry, following page tokens. */
-  async listAllDevices(parent: Name<RegistryName>, options: Omit<ListDevicesOptions, 'pageToken'> = {}): Promise<ApiDevice[]> {
-    const all: ApiDevice[] = [];
-    let pageToken: string | undefined;
-    do {
-      const page = await this.listDevices(parent, { pageSize: 500, ...options, ...(pageToken ? { pageToken } : {}) });
-      all.push(...(page.devices ?? []));
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return all;
+  listAllDevices(parent: Name<RegistryName>, options: Omit<ListDevicesOptions, 'pageToken'> = {}): Promise<ApiDevice[]> {
+    return allPages(
+      (pageToken) => this.listDevices(parent, { pageSize: 500, ...options, ...(pageToken ? { pageToken } : {}) }),
+      (page) => page.devices,
+    );
   }
 
   patchDevice(name: Name<DeviceName>, device: ApiDeviceInput, updateMask: readonly string[]): Promise<ApiDevice> {
@@ -384,18 +391,12 @@ export class AdminClient {
     return this.#call('POST', `/v1/${registryPath(asRegistry(parent))}/policies`, { id, document, ...(force ? { force } : {}) });
   }
 
-  async listPolicies(parent: Name<RegistryName>): Promise<ApiPolicy[]> {
-    const all: ApiPolicy[] = [];
-    let pageToken: string | undefined;
-    do {
-      const r = await this.#call<{ policies?: ApiPolicy[]; nextPageToken?: string }>(
-        'GET',
-        `/v1/${registryPath(asRegistry(parent))}/policies${queryString({ pageToken })}`,
-      );
-      all.push(...(r.policies ?? []));
-      pageToken = r.nextPageToken;
-    } while (pageToken);
-    return all;
+  listPolicies(parent: Name<RegistryName>): Promise<ApiPolicy[]> {
+    return allPages(
+      (pageToken) =>
+        this.#call<{ policies?: ApiPolicy[]; nextPageToken?: string }>('GET', `/v1/${registryPath(asRegistry(parent))}/policies${queryString({ pageToken })}`),
+      (page) => page.policies,
+    );
   }
 
   getPolicy(parent: Name<RegistryName>, id: string): Promise<ApiPolicy> {

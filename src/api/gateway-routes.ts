@@ -4,30 +4,21 @@
  * devices.list's `gatewayListOptions.*` query parameters. Appended to ADMIN_ROUTES in routes.ts.
  */
 import { KeywayError } from '../domain/errors.js';
-import { parseRegistry, type RegistryName } from '../domain/names.js';
 import type { GatewayListOptions } from '../registry/device-manager.js';
 import { GATEWAY_TYPES } from '../domain/resources.js';
 import { EmptySchema, enumOf, object, string, type JsonSchema } from './json-schemas.js';
+import { REGISTRY, registryOf } from './route-paths.js';
 import type { ApiRoute, RouteRequest } from './routes.js';
 import type { ApiBindDeviceToGatewayRequest } from './wire-types.js';
 
-const REGISTRY = '/v1/projects/{project}/locations/{location}/registries/{registry}';
 const registries = 'cloudiot.projects.locations.registries';
 
-const registryOf = (p: RouteRequest['params']): RegistryName =>
-  parseRegistry(`projects/${p.project}/locations/${p.location}/registries/${p.registry}`, 'parent');
+/** Both calls take the same body: the gateway and the device, each by id or numeric id. */
+const bindingRequest = (title: string): JsonSchema =>
+  object(title, { gatewayId: string(255), deviceId: string(255) }, ['gatewayId', 'deviceId']);
 
-export const BindDeviceToGatewayRequestSchema = object(
-  'BindDeviceToGatewayRequest',
-  { gatewayId: string(255), deviceId: string(255) },
-  ['gatewayId', 'deviceId'],
-);
-
-export const UnbindDeviceFromGatewayRequestSchema = object(
-  'UnbindDeviceFromGatewayRequest',
-  { gatewayId: string(255), deviceId: string(255) },
-  ['gatewayId', 'deviceId'],
-);
+export const BindDeviceToGatewayRequestSchema = bindingRequest('BindDeviceToGatewayRequest');
+export const UnbindDeviceFromGatewayRequestSchema = bindingRequest('UnbindDeviceFromGatewayRequest');
 
 /** devices.list's query parameters for GatewayListOptions, a oneof. */
 export const GATEWAY_LIST_OPTIONS = {
@@ -82,7 +73,7 @@ export const GATEWAY_ROUTES: readonly ApiRoute[] = [
     response: EmptySchema,
     handle: async ({ params, body }, { manager }) => {
       const b = body as ApiBindDeviceToGatewayRequest;
-      await manager.bindDeviceToGateway(registryOf(params), b.gatewayId, b.deviceId);
+      await manager.bindDeviceToGateway(registryOf(params, 'parent'), b.gatewayId, b.deviceId);
       return {};
     },
   },
@@ -96,7 +87,7 @@ export const GATEWAY_ROUTES: readonly ApiRoute[] = [
     response: EmptySchema,
     handle: async ({ params, body }, { manager }) => {
       const b = body as ApiBindDeviceToGatewayRequest;
-      await manager.unbindDeviceFromGateway(registryOf(params), b.gatewayId, b.deviceId);
+      await manager.unbindDeviceFromGateway(registryOf(params, 'parent'), b.gatewayId, b.deviceId);
       return {};
     },
   },

@@ -5,7 +5,7 @@
  * `…/devices/{device}:testPolicy` (dry run). Appended to ADMIN_ROUTES in routes.ts.
  */
 import { fieldError, KeywayError } from '../domain/errors.js';
-import { parseDevice, parseRegistry, type DeviceName, type RegistryName } from '../domain/names.js';
+import type { RegistryName } from '../domain/names.js';
 import type { PolicyLintFinding } from '../policy/index.js';
 import type {
   DryRunDecision,
@@ -18,12 +18,11 @@ import type {
 } from '../registry/policy-service.js';
 import { formatRegistry } from '../domain/names.js';
 import { enumOf, object, query, string, timestamp, type JsonSchema } from './json-schemas.js';
+import { DEVICE, deviceOf, REGISTRY, registryOf as registryNamed } from './route-paths.js';
 import type { ApiRoute, RouteDeps, RouteRequest } from './routes.js';
 
-const REGISTRY = '/v1/projects/{project}/locations/{location}/registries/{registry}';
 const POLICIES = `${REGISTRY}/policies`;
 const POLICY = `${POLICIES}/{policy}`;
-const DEVICE = `${REGISTRY}/devices/{device}`;
 const operation = 'keyway.projects.locations.registries.policies';
 
 // ---- wire types ----------------------------------------------------------------------------
@@ -169,10 +168,7 @@ function policies(deps: RouteDeps): PolicyService {
   return deps.policies;
 }
 
-const registryOf = (p: RouteRequest['params']): RegistryName =>
-  parseRegistry(`projects/${p.project}/locations/${p.location}/registries/${p.registry}`, 'parent');
-const deviceOf = (p: RouteRequest['params']): DeviceName =>
-  parseDevice(`projects/${p.project}/locations/${p.location}/registries/${p.registry}/devices/${p.device}`, 'name');
+const registryOf = (p: RouteRequest['params']): RegistryName => registryNamed(p, 'parent');
 const policyName = (r: RegistryName, id: string): string => `${formatRegistry(r)}/policies/${id}`;
 
 function versionOf(p: RouteRequest['params']): number {

@@ -4,15 +4,7 @@
  * authentication tests are all driven from this table.
  */
 import { fieldError } from '../domain/errors.js';
-import {
-  isNumId,
-  parseDevice,
-  parseLocation,
-  parseRegistry,
-  type DeviceName,
-  type LocationName,
-  type RegistryName,
-} from '../domain/names.js';
+import { isNumId } from '../domain/names.js';
 import { LIMITS, type PageRequest } from '../domain/resources.js';
 import type { DeviceManager } from '../registry/device-manager.js';
 import { applyMask, parseMaskPaths, resolveMask } from './field-mask.js';
@@ -28,6 +20,7 @@ import type { Permission, Principal } from '../domain/roles.js';
 import type { RoutePermission } from './permissions.js';
 import { SERVICE_ACCOUNT_ROUTES } from './service-account-routes.js';
 import { GATEWAY_LIST_QUERY, GATEWAY_ROUTES, gatewayListOptionsOf } from './gateway-routes.js';
+import { DEVICE, deviceOf, LOCATION, locationOf, REGISTRY, registryOf } from './route-paths.js';
 import {
   DeviceConfigSchema,
   DeviceRegistrySchema,
@@ -136,18 +129,7 @@ export function querySchema(route: ApiRoute): JsonSchema {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Path and query helpers
-
-const LOCATION = '/v1/projects/{project}/locations/{location}';
-const REGISTRY = `${LOCATION}/registries/{registry}`;
-const DEVICE = `${REGISTRY}/devices/{device}`;
-
-const locationOf = (p: RouteRequest['params']): LocationName =>
-  parseLocation(`projects/${p.project}/locations/${p.location}`, 'parent');
-const registryOf = (p: RouteRequest['params'], field = 'name'): RegistryName =>
-  parseRegistry(`projects/${p.project}/locations/${p.location}/registries/${p.registry}`, field);
-const deviceOf = (p: RouteRequest['params']): DeviceName =>
-  parseDevice(`projects/${p.project}/locations/${p.location}/registries/${p.registry}/devices/${p.device}`, 'name');
+// Query helpers
 
 const str = (q: RouteRequest['query'], key: string): string | undefined =>
   typeof q[key] === 'string' ? (q[key] as string) : undefined;

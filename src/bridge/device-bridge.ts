@@ -19,11 +19,18 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../domain/audit-events.js';
 import { KeywayError } from '../domain/errors.js';
 import { LIMITS } from '../domain/resources.js';
-import type { DeviceGateway, DeviceMessageSink, JwtAuthenticatedDevice } from '../registry/device-manager.js';
+import type {
+  AuthenticatedDevice,
+  DeviceGateway,
+  DeviceMessageSink,
+  GatewayDelegatedDevice,
+  JwtAuthenticatedDevice,
+} from '../registry/device-manager.js';
 import { describeLimit, type DeviceQuotas, type QuotaVerdict, type RateLimitedDevice } from '../registry/device-quotas.js';
 import { bridgeReply, payloadTooLarge, quotaExceeded } from './bridge-errors.js';
 import {
   GET_CONFIG_QUERY,
+  type GatewayInfo,
   parseGetConfig,
   parsePublishEvent,
   parseSetState,
@@ -35,6 +42,7 @@ import {
   authenticateRequest,
   authorizeAction,
   type BridgePolicies,
+  type DeviceAction,
   type RequestAuthDeps,
   type RequestOrigin,
 } from './request-auth.js';
@@ -190,6 +198,13 @@ export async function createDeviceBridge(o: DeviceBridgeOptions): Promise<Device
     if (!caller) throw new KeywayError('INTERNAL', 'no authenticated device on the request');
     return caller;
   };
+  /** The device the request is for (the caller, or the device its gateway acts for), once its policy allows `what`. */
+  const authorizedDevice = async (request: FastifyRequest, info: GatewayInfo | undefined, what: DeviceAction): Promise<AuthenticatedDevice | GatewayDelegatedDevice> => {
+    const origin = originOf(request);
+    const device = await actingDevice(deps, callerOf(request), info, origin);
+    await authorizeAction(deps, device, what, origin);
+    return device;
+  };
 
   // Before the body is read: an unauthenticated or over-quota caller never makes the server buffer one.
   const authenticate = async (request: FastifyRequest): Promise<void> => {
@@ -224,9 +239,11 @@ export async function createDeviceBridge(o: DeviceBridgeOptions): Promise<Device
     async (request) => {
       const event = parsePublishEvent(request.body);
       if (event.payload.length > LIMITS.eventBytes) throw payloadTooLarge('telemetry event', event.payload.length, LIMITS.eventBytes);
-      const origin = originOf(request);
-      const device = await actingDevice(deps, callerOf(request), event.gatewayInfo, origin);
-      await authorizeAction(deps, device, { action: 'publish', topic: 'events', ...(event.subfolder !== undefined ? { subfolder: event.subfolder } : {}) }, origin);
+      const device = await authorizedDevice(request, event.gatewayInfo, {
+        action: 'publish',
+        topic: 'events',
+        ...(event.subfolder !== undefined ? { subfolder: event.subfolder } : {}),
+      });
       admit(o.quotas?.admitTelemetry(device, event.payload.length, 'http'), device);
       o.gateway.recordEvent(device.key, now());
       o.messages.publishEvent(device, event.payload, event.subfolder);
@@ -240,9 +257,7 @@ export async function createDeviceBridge(o: DeviceBridgeOptions): Promise<Device
     async (request) => {
       const state = parseSetState(request.body);
       if (state.payload.length > LIMITS.stateBytes) throw payloadTooLarge('state', state.payload.length, LIMITS.stateBytes);
-      const origin = originOf(request);
-      const device = await actingDevice(deps, callerOf(request), state.gatewayInfo, origin);
-      await authorizeAction(deps, device, { action: 'publish', topic: 'state' }, origin);
+      const device = await authorizedDevice(request, state.gatewayInfo, { action: 'publish', topic: 'state' });
       admit(o.quotas?.admitState(device), device);
       // Stored before it is published, as over MQTT: a 200 means Keyway has it.
       await o.gateway.recordState(device.key, state.payload, now());
@@ -256,9 +271,7 @@ export async function createDeviceBridge(o: DeviceBridgeOptions): Promise<Device
     { onRequest: authenticate, bodyLimit: CONFIG_BODY_LIMIT, schema: { querystring: GET_CONFIG_QUERY, response: CONFIG_RESPONSE } },
     async (request) => {
       const { localVersion, gatewayInfo } = parseGetConfig(request.query);
-      const origin = originOf(request);
-      const device = await actingDevice(deps, callerOf(request), gatewayInfo, origin);
-      await authorizeAction(deps, device, { action: 'receive', topic: 'config' }, origin);
+      const device = await authorizedDevice(request, gatewayInfo, { action: 'receive', topic: 'config' });
       const latest = await o.gateway.latestConfig(device.key);
       if (localVersion > latest.version) {
         throw new KeywayError('OUT_OF_RANGE', `The local version ${localVersion} is newer than the latest version ${latest.version}.`);

@@ -47,6 +47,9 @@ export const formatLocation = (n: LocationName): string => `projects/${n.project
 export const formatRegistry = (n: RegistryName): string => `${formatLocation(n)}/registries/${n.registry}`;
 export const formatDevice = (n: DeviceName): string => `${formatRegistry(n)}/devices/${n.device}`;
 
+/** The registry part of a name alone: a DeviceName is a RegistryName too, with a field the store must not see. */
+export const registryOf = (n: RegistryName): RegistryName => ({ project: n.project, location: n.location, registry: n.registry });
+
 function segments(field: string, name: string, expected: readonly string[]): string[] {
   const parts = name.split('/');
   const ok =

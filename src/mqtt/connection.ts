@@ -1,6 +1,6 @@
 /**
  * One client connection: the transport (a TLS socket or a WebSocket), framing and parsing, the
- * liveness timers, the outbound path with its bounds, and packet ids in flight. What a packet
+ * liveness timers (liveness), the outbound path with its bounds, and packet ids in flight. What a packet
  * means is decided elsewhere (the `handle-*` modules); this class only guarantees that packets
  * reach them one at a time, in order, bounded in size, and that nothing a peer sends can throw
  * out of it.
@@ -25,6 +25,7 @@ import type { Namespace } from './namespace.js';
 import { decodePacket } from './packet-decoder.js';
 import { PacketIdWindow, type InflightKind } from './packet-id-window.js';
 import { presentedChain } from './peer-chain.js';
+import { Liveness } from './liveness.js';
 import { REASON_V5 } from './reason-codes.js';
 import type { Transport } from './transport.js';
 
@@ -132,16 +133,8 @@ export class Connection implements Flushable, GateWaiter {
   #socketClosed = false;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  // Liveness: timestamps only on the packet path; one timer re-armed when it fires.
-  readonly #acceptedAt = performance.now();
-  #lastPacketAt = this.#acceptedAt;
-  #lastActiveAt = this.#acceptedAt;
-  #keepAliveMs = 0;
-  #idleLimitMs = Infinity;
-  #livenessTimer: NodeJS.Timeout | undefined;
-  /** When the session must end (a token's expiry) and what ends it: on the liveness timer too. */
-  #endAt = Infinity;
-  #onEnd: (() => void) | undefined;
+  /** Connect timeout, keep-alive, idle limit, maximum connect time and the session's end. */
+  readonly #liveness: Liveness;
   #slowConsumerTimer: NodeJS.Timeout | undefined;
 
   #encode: typeof ENCODE_V311 | typeof ENCODE_V5 = ENCODE_V311;
@@ -160,6 +153,7 @@ export class Connection implements Flushable, GateWaiter {
     this.#handlers = handlers;
     this.#log = log;
     this.#reader = new FrameReader(limits.maxConnectPacketBytes);
+    this.#liveness = new Liveness(limits);
     this.#packetIds = new PacketIdWindow(limits.maxInflight);
     this.closed = new Promise((resolve) => socket.once('close', resolve));
 
@@ -248,8 +242,7 @@ export class Connection implements Flushable, GateWaiter {
    */
   endAfter(delayMs: number, onEnd: () => void): void {
     if (this.#closing) return;
-    this.#endAt = performance.now() + Math.max(0, delayMs);
-    this.#onEnd = onEnd;
+    this.#liveness.endAfter(delayMs, onEnd);
     this.#armLiveness();
   }
 
@@ -264,9 +257,7 @@ export class Connection implements Flushable, GateWaiter {
   activate(state: ActiveState, keepAliveSeconds: number): void {
     if (this.#closing) return;
     this.#state = state;
-    this.#keepAliveMs = keepAliveSeconds * 1500;
-    this.#idleLimitMs = state.phase === 'device' ? this.#limits.idleLimitMs : Infinity;
-    this.#lastPacketAt = this.#lastActiveAt = performance.now();
+    this.#liveness.activate(keepAliveSeconds, state.phase === 'device');
     this.#reader.maxFrameBytes = this.#limits.maxPacketBytes;
     this.#reader.connectOnly = false;
     this.#armLiveness();
@@ -441,7 +432,7 @@ export class Connection implements Flushable, GateWaiter {
     }
     this.#closing = true;
     this.#state = CLOSED;
-    clearTimeout(this.#livenessTimer);
+    this.#liveness.stop();
     clearTimeout(this.#slowConsumerTimer);
     this.#openGate();
     const heldBy = this.#heldBy;
@@ -532,15 +523,16 @@ export class Connection implements Flushable, GateWaiter {
       this.#busy = true;
       return false;
     }
+    const liveness = this.#liveness;
     const at = performance.now();
-    this.#lastPacketAt = at;
+    liveness.lastPacketAt = at;
     const packet = decodePacket(frame, this.#decodeV5);
     if (packet instanceof Error) {
       this.#handlers.unparsable(this, frame);
       this.close(`malformed packet: ${packet.message}`, { level: 'info', code: REASON_V5.malformedPacket });
       return false;
     }
-    if (packet.cmd === 'publish' || packet.cmd === 'pingreq') this.#lastActiveAt = at;
+    if (packet.cmd === 'publish' || packet.cmd === 'pingreq') liveness.lastActiveAt = at;
     else if (packet.cmd === 'connect' && packet.protocolVersion === 5) this.#decodeV5 = true;
 
     let pending: void | Promise<void>;
@@ -627,31 +619,9 @@ export class Connection implements Flushable, GateWaiter {
     gate.open();
   }
 
-  #deadline(): { readonly at: number; readonly reason: string; readonly code: number } {
-    const phase = this.#state.phase;
-    const timeout = REASON_V5.keepAliveTimeout;
-    if (phase === 'awaiting-connect' || phase === 'authenticating') {
-      return { at: this.#acceptedAt + this.#limits.connectTimeoutMs, reason: 'connect timeout', code: timeout };
-    }
-    // However active, and however often it re-authenticates, no connection outlives this.
-    const end = this.#acceptedAt + this.#limits.maxConnectTimeMs;
-    const idle = Math.min(this.#lastActiveAt + this.#idleLimitMs, end);
-    if (this.#keepAliveMs > 0) {
-      const keepAlive = this.#lastPacketAt + this.#keepAliveMs;
-      if (keepAlive <= idle) return { at: keepAlive, reason: 'keep-alive expired', code: timeout };
-    }
-    if (idle === end) return { at: end, reason: 'maximum connect time reached', code: REASON_V5.maximumConnectTime };
-    return { at: idle, reason: 'idle limit reached', code: timeout };
-  }
-
   #armLiveness(): void {
-    clearTimeout(this.#livenessTimer);
-    if (this.#closing) return;
-    const at = Math.min(this.#deadline().at, this.#endAt);
-    if (at === Infinity) return;
-    // setTimeout fires at once for anything over 2^31-1 ms: wait that long and look again.
-    const delay = Math.min(Math.max(0, Math.ceil(at - performance.now())), 0x7fffffff);
-    this.#livenessTimer = setTimeout(Connection.#checkLiveness, delay, this);
+    if (this.#closing) this.#liveness.stop();
+    else this.#liveness.arm(Connection.#checkLiveness, this);
   }
 
   static #checkLiveness(conn: Connection): void {
@@ -659,22 +629,22 @@ export class Connection implements Flushable, GateWaiter {
   }
 
   #checkDeadline(): void {
+    const liveness = this.#liveness;
     // A peer whose packets we are holding back is not silent: we are just not reading it.
-    if (this.#held !== undefined) {
-      this.#lastPacketAt = this.#lastActiveAt = performance.now();
-    }
-    const onEnd = this.#onEnd;
-    if (onEnd !== undefined && performance.now() >= this.#endAt) {
-      this.#onEnd = undefined;
-      this.#endAt = Infinity;
+    if (this.#held !== undefined) liveness.touch();
+    const onEnd = liveness.takeDueEnd();
+    if (onEnd !== undefined) {
       onEnd();
       if (!this.#closing) this.#armLiveness();
       return;
     }
-    const { at, reason, code } = this.#deadline();
+    const expiry = liveness.expired();
+    if (expiry === undefined) {
+      this.#armLiveness();
+      return;
+    }
     // Unauthenticated peers timing out are routine noise; authenticated ones are worth a line.
     const level = this.#state.phase === 'device' || this.#state.phase === 'client' ? 'info' : 'debug';
-    if (performance.now() >= at) this.close(reason, { level, code });
-    else this.#armLiveness();
+    this.close(expiry.reason, { level, code: expiry.code });
   }
 }

@@ -25,6 +25,12 @@ const EVENTS_WITHOUT_SUBFOLDER: DevicePublish = { kind: 'events', suffix: '' };
 /** Wildcards may not appear in a topic name (MQTT 3.1.1 §4.7.1), nor NUL anywhere (§1.5.3). */
 const WILDCARD = /[+#]/;
 
+/**
+ * A topic or filter outside Cloud IoT Core's `/devices/` space and the reserved `$` topics (`$share`
+ * included): a device policy may grant it (device-spaces).
+ */
+export const isCustomTopic = (topic: string): boolean => !topic.startsWith('/devices/') && !topic.startsWith('$');
+
 /** Why a subfolder is unusable, or undefined when it is fine. */
 export function subfolderProblem(subfolder: string): string | undefined {
   if (subfolder.length === 0) return 'the subfolder is empty';

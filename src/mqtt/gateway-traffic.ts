@@ -131,21 +131,3 @@ export class AttachedSubscriptions {
     return this.conn.isV5 ? REASON_V5.notAuthorized : SUBACK_FAILURE;
   }
 }
-
-/** A gateway's UNSUBSCRIBE of an attached device's filter; returns whether it was subscribed. */
-export function unsubscribeAttached(gateway: DeviceSession, deviceId: string, filter: string): boolean {
-  const attachment = gateway.attachments?.get(deviceId);
-  if (attachment === undefined) return false;
-  const kind = attachment.topics.classifySubscription(filter);
-  if (kind === 'commands') {
-    const was = attachment.commandsQos !== undefined;
-    attachment.commandsQos = undefined;
-    return was;
-  }
-  if (kind === 'config') {
-    const was = attachment.config.subscribed;
-    attachment.config.unsubscribe();
-    return was;
-  }
-  return false;
-}

@@ -25,6 +25,7 @@ import type { DeviceSession } from './device-session.js';
 import { handleGatewayControl } from './handle-gateway-control.js';
 import { attachedPublish } from './gateway-traffic.js';
 import { classifyGatewayPublish } from './gateway-topics.js';
+import { isCustomTopic } from './device-topics.js';
 import { DeviceMessage, expiryOf, Message, passThroughProperties } from './message.js';
 import { admitEvent, admitState } from './publish-quotas.js';
 import { REASON_V5 } from './reason-codes.js';
@@ -55,16 +56,7 @@ export function handlePublish(
         );
   if (topic === undefined) return;
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-  const gateway = classifyGatewayPublish(session.topics.deviceId, session.device.gateway !== undefined, topic);
-  if (gateway?.kind === 'attach' || gateway?.kind === 'detach') return handleGatewayControl(ctx, conn, session, gateway, topic, payload, packet);
-  if (gateway?.kind === 'device') {
-    const attached = attachedPublish(ctx, conn, session, gateway.deviceId, topic, packet);
-    if (attached === undefined) return;
-    const { sender, target } = attached;
-    if (target.kind === 'state') return publishState(ctx, conn, sender, payload, qos, packet);
-    publishEvent(ctx, conn, sender, payload, qos, target.suffix, packet);
-    return;
-  }
+  // The device's own topics first: exact compares, the path of nearly every PUBLISH.
   const target = session.topics.classifyPublish(topic);
   if ((target.kind === 'events' || target.kind === 'state') && !session.policy.can('publish', topic)) {
     denyPublish(ctx, conn, session, topic, 'denied by the device policy');
@@ -72,16 +64,7 @@ export function handlePublish(
   }
   switch (target.kind) {
     case 'forbidden':
-      if (isCustomTopic(topic) && session.policy.can('publish', topic)) {
-        if (packet.retain && !session.policy.can('retain', topic)) {
-          denyPublish(ctx, conn, session, topic, 'retain not granted by the device policy');
-          return;
-        }
-        publishCustom(ctx, conn, session, topic, payload, qos, packet);
-        return;
-      }
-      denyPublish(ctx, conn, session, topic, isCustomTopic(topic) ? 'not granted by the device policy' : 'not a topic of the device');
-      return;
+      return publishNotOwn(ctx, conn, session, topic, payload, qos, packet);
     case 'invalid':
       closeWithDeviceError(
         ctx,
@@ -100,8 +83,43 @@ export function handlePublish(
   }
 }
 
-/** A topic outside Cloud IoT Core's `/devices/` space and the reserved `$` topics: a policy may grant it. */
-export const isCustomTopic = (topic: string): boolean => !topic.startsWith('/devices/') && !topic.startsWith('$');
+/**
+ * A topic that is not one of the device's own: a gateway's attach or detach, a gateway speaking
+ * for a device it attached, a custom topic its policy grants, or a refusal.
+ */
+function publishNotOwn(
+  ctx: BrokerContext,
+  conn: Connection,
+  session: DeviceSession,
+  topic: string,
+  payload: Buffer,
+  qos: 0 | 1,
+  packet: IPublishPacket,
+): void | Promise<void> {
+  const gateway = classifyGatewayPublish(session.topics.deviceId, session.device.gateway !== undefined, topic);
+  if (gateway?.kind === 'attach' || gateway?.kind === 'detach') return handleGatewayControl(ctx, conn, session, gateway, topic, payload, packet);
+  if (gateway?.kind === 'device') {
+    const attached = attachedPublish(ctx, conn, session, gateway.deviceId, topic, packet);
+    if (attached === undefined) return;
+    const { sender, target } = attached;
+    if (target.kind === 'state') return publishState(ctx, conn, sender, payload, qos, packet);
+    publishEvent(ctx, conn, sender, payload, qos, target.suffix, packet);
+    return;
+  }
+  if (!isCustomTopic(topic)) {
+    denyPublish(ctx, conn, session, topic, 'not a topic of the device');
+    return;
+  }
+  if (!session.policy.can('publish', topic)) {
+    denyPublish(ctx, conn, session, topic, 'not granted by the device policy');
+    return;
+  }
+  if (packet.retain && !session.policy.can('retain', topic)) {
+    denyPublish(ctx, conn, session, topic, 'retain not granted by the device policy');
+    return;
+  }
+  publishCustom(ctx, conn, session, topic, payload, qos, packet);
+}
 
 /** Ends the sender (endSender) when `payload` is over `limit`; returns whether it did. */
 function refuseOversize(

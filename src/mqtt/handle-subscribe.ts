@@ -20,15 +20,13 @@ import { subscribeClient } from './client-subscribe.js';
 import type { ActiveState, Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { clip, closeWithDeviceError } from './device-errors.js';
+import { isCustomTopic } from './device-topics.js';
 import type { DeviceSession, GrantedQoS } from './device-session.js';
 import { REASON_V5 } from './reason-codes.js';
 import { auditDenied } from './audit-decisions.js';
 import type { RetainHandling, Subscription } from './subscription.js';
 import { AttachedSubscriptions } from './gateway-traffic.js';
 import { attachedFilterDevice } from './gateway-topics.js';
-
-/** A filter over custom topics: not Cloud IoT Core's `/devices/` space, not `$` topics or `$share`. */
-const isCustomFilter = (filter: string): boolean => !filter.startsWith('/devices/') && !filter.startsWith('$');
 
 const grant = (requested: number): GrantedQoS => (requested >= 1 ? 1 : 0);
 
@@ -47,7 +45,7 @@ function subscribeDevice(ctx: BrokerContext, conn: Connection, session: DeviceSe
   for (const { topic } of packet.subscriptions) {
     if (forAttached(topic) !== undefined) continue;
     const kind = session.topics.classifySubscription(topic);
-    const custom = kind === undefined && isCustomFilter(topic);
+    const custom = kind === undefined && isCustomTopic(topic);
     let reason: string | undefined;
     if (kind === undefined && !custom) reason = 'not a topic filter of the device';
     else if (!policy.canSubscribe(topic)) reason = custom ? 'not granted by the device policy' : 'denied by the device policy';

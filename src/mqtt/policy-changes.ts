@@ -12,6 +12,7 @@ import type { PoliciesChanged } from '../bus/bus.js';
 import type { CompiledPolicy } from '../policy/index.js';
 import type { Connection } from './connection.js';
 import type { BrokerContext } from './context.js';
+import type { DeviceSender } from './device-senders.js';
 import type { DeviceSession } from './device-session.js';
 import type { GatewayAttachment } from './gateway-attachments.js';
 import { detachedBecause, endAttachment } from './gateway-detach.js';
@@ -86,14 +87,7 @@ export function applyPolicy(ctx: BrokerContext, conn: Connection, session: Devic
       dropped.push(filter);
     }
   }
-  if (session.commandsQos !== undefined && !policy.canSubscribe(session.topics.commandsFilter)) {
-    session.commandsQos = undefined;
-    dropped.push(session.topics.commandsFilter);
-  }
-  if (session.config.subscribed && !policy.canSubscribe(session.topics.config)) {
-    session.config.unsubscribe();
-    dropped.push(session.topics.config);
-  }
+  dropRefusedOwn(session, policy, dropped);
   conn.log.info({ device: session.key, ...(dropped.length > 0 ? { droppedSubscriptions: dropped.length } : {}) }, 'device policy updated');
 }
 
@@ -120,19 +114,25 @@ async function recompileAttachment(ctx: BrokerContext, attachment: GatewayAttach
 /** Swaps an attachment's policy in and ends what it no longer allows (the gateway's connection stays). */
 export function applyAttachmentPolicy(attachment: GatewayAttachment, policy: CompiledPolicy): void {
   attachment.policy = policy;
-  const { conn, gateway, topics } = attachment;
+  const { conn, gateway } = attachment;
   if (!policy.can('connect', attachment.deviceId)) {
     endAttachment(attachment, 'the device policy denies connect', detachedBecause('The device policy no longer allows the device to connect.'));
     return;
   }
   const dropped: string[] = [];
-  if (attachment.commandsQos !== undefined && !policy.canSubscribe(topics.commandsFilter)) {
-    attachment.commandsQos = undefined;
+  dropRefusedOwn(attachment, policy, dropped);
+  conn.log.info({ gateway: gateway.key, device: attachment.key, ...(dropped.length > 0 ? { droppedSubscriptions: dropped.length } : {}) }, 'attached device policy updated');
+}
+
+/** Drops the device's commands and config subscriptions that `policy` refuses, noting them in `dropped`. */
+function dropRefusedOwn(device: DeviceSender, policy: CompiledPolicy, dropped: string[]): void {
+  const { topics } = device;
+  if (device.commandsQos !== undefined && !policy.canSubscribe(topics.commandsFilter)) {
+    device.commandsQos = undefined;
     dropped.push(topics.commandsFilter);
   }
-  if (attachment.config.subscribed && !policy.canSubscribe(topics.config)) {
-    attachment.config.unsubscribe();
+  if (device.config.subscribed && !policy.canSubscribe(topics.config)) {
+    device.config.unsubscribe();
     dropped.push(topics.config);
   }
-  conn.log.info({ gateway: gateway.key, device: attachment.key, ...(dropped.length > 0 ? { droppedSubscriptions: dropped.length } : {}) }, 'attached device policy updated');
 }

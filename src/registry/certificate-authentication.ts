@@ -7,12 +7,12 @@
  * Every refusal has a reason and is logged with the certificate's fingerprint, subject, issuer.
  */
 import { createHash } from 'node:crypto';
-import { resolveRateLimits } from './device-quotas.js';
 import type { Logger } from 'pino';
 import type { RevocationSource } from '../domain/certificate-keys.js';
 import { isKeywayError } from '../domain/errors.js';
-import { formatDevice, isNumId, parseDevice, type DeviceName, type RegistryName } from '../domain/names.js';
-import type { Registry } from '../domain/resources.js';
+import { formatDevice, parseDevice, registryOf, type DeviceName } from '../domain/names.js';
+import { deviceRefOf } from './device-refs.js';
+import type { DeviceProtocol, Registry } from '../domain/resources.js';
 import { certificateFields, certificatePemToDer, parseCertificateDer } from '../identity/x509-certificate.js';
 import { verifyClientChain, type ChainCertificate, type ChainVerdict } from '../identity/x509-chain.js';
 import type { DeviceCredentials, Store } from '../store/store.js';
@@ -23,8 +23,8 @@ import { randomNumId } from './num-id.js';
 import { applyProvisioningTemplate, type AppliedTemplate } from './provisioning-template.js';
 import { RegistryRevocations } from './registry-revocations.js';
 import { chainRevocation } from './chain-revocation.js';
+import { resolveRateLimits } from './device-quotas.js';
 import { authMethodRefusal, gatewayIdentity, protocolRefusal } from './device-plane-rules.js';
-import type { DeviceProtocol } from '../domain/resources.js';
 
 type Result = DeviceAuthResult<CertificateAuthenticatedDevice>;
 type Verified = Extract<ChainVerdict, { ok: true }>;
@@ -69,7 +69,7 @@ export async function authenticateDeviceCertificate(
     if (isKeywayError(e)) return refuse('malformed client id');
     throw e;
   }
-  const registryName: RegistryName = { project: name.project, location: name.location, registry: name.registry };
+  const registryName = registryOf(name);
   const registry = await deps.store.getRegistry(registryName);
   if (!registry) return refuse('unknown registry');
   const switchedOff = protocolRefusal(registry, protocol);
@@ -94,8 +94,7 @@ export async function authenticateDeviceCertificate(
   ]);
   if (revoked) return refuse(revoked);
 
-  const ref = isNumId(name.device) ? { numId: name.device } : { id: name.device };
-  const device = await deps.store.findDeviceCredentials(registryName, ref);
+  const device = await deps.store.findDeviceCredentials(registryName, deviceRefOf(name.device));
   const registered = await deps.store.getDeviceCertificate(verdict.leafFingerprint);
   if (registered) {
     if (!device || registered.deviceNumId !== device.numId) return refuse('the certificate is registered to another device');

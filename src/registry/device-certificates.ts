@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { certificateKey } from '../domain/certificate-keys.js';
 import { alreadyExists, failedPrecondition, fieldError, notFound } from '../domain/errors.js';
-import { formatDevice, formatRegistry, isNumId, type DeviceName } from '../domain/names.js';
+import { formatDevice, formatRegistry, registryOf, type DeviceName } from '../domain/names.js';
+import { deviceRefOf } from './device-refs.js';
 import type { CertificateState, Registry } from '../domain/resources.js';
 import { parseCertificatePem, type ParsedCertificate } from '../identity/x509-certificate.js';
 import { verifyClientChain, type ChainVerdict } from '../identity/x509-chain.js';
@@ -206,10 +207,10 @@ export class DeviceCertificates {
   }
 
   async #resolve(name: DeviceName): Promise<{ registry: Registry; device: DeviceCredentials }> {
-    const reg = { project: name.project, location: name.location, registry: name.registry };
+    const reg = registryOf(name);
     const registry = await this.deps.store.getRegistry(reg);
     if (!registry) throw notFound(`Registry ${formatRegistry(reg)} not found.`);
-    const device = await this.deps.store.findDeviceCredentials(reg, isNumId(name.device) ? { numId: name.device } : { id: name.device });
+    const device = await this.deps.store.findDeviceCredentials(reg, deviceRefOf(name.device));
     if (!device) throw notFound(`Device ${formatDevice(name)} not found.`);
     return { registry, device };
   }

@@ -14,10 +14,10 @@ import {
   formatRegistry,
   isNumId,
   isResourceId,
-  parseDevice,
   parseLocation,
   type DeviceName,
   type LocationName,
+  registryOf,
   type RegistryName,
 } from '../domain/names.js';
 import {
@@ -34,8 +34,9 @@ import {
   type Registry,
   type Status,
 } from '../domain/resources.js';
-import type { DevicePatch, DeviceRecord, DeviceRef, RegistryPatch, Store, StoredCredential } from '../store/store.js';
-import { ActivityBuffer, withActivity, type Activity } from './activity-buffer.js';
+import type { DevicePatch, DeviceRecord, RegistryPatch, Store, StoredCredential } from '../store/store.js';
+import { deviceNameOfKey, deviceRefOf } from './device-refs.js';
+import { DeviceActivity } from './device-activity.js';
 import { GatewayBindings, gatewayHasBoundDevices } from './gateway-bindings.js';
 import type {
   AuthenticatedDevice,
@@ -102,19 +103,11 @@ export interface DeviceManagerServiceOptions {
 
 /** Numeric ids are random; two draws colliding twice in a row means something else is wrong. */
 const NUM_ID_ATTEMPTS = 5;
-/** Pending activity for this many devices triggers a write without waiting for the timer. */
-const ACTIVITY_FLUSH_THRESHOLD = 5000;
 /** `deviceIds` / `deviceNumIds` filters, as Cloud IoT Core bounded them. */
 const LIST_FILTER_MAX = 10_000;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-const registryName = (n: RegistryName): RegistryName => ({
-  project: n.project,
-  location: n.location,
-  registry: n.registry,
-});
-const deviceRef = (device: string): DeviceRef => (isNumId(device) ? { numId: device } : { id: device });
 const keyOf = (device: Device): DeviceKey => formatDevice(device.name);
 
 /** Identifies a credential list for change detection: which keys, until when. */
@@ -126,9 +119,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   readonly #bus: Bus;
   readonly #now: () => Date;
   readonly #logger: Logger;
-  readonly #activity = new ActivityBuffer();
-  readonly #timer: NodeJS.Timeout;
-  #closed: Promise<void> | undefined;
+  readonly #activity: DeviceActivity;
   readonly #revocations: readonly RevocationSource[];
   readonly #issuerProfiles: IssuerProfiles | undefined;
   readonly #configQuotas: ConfigUpdateQuotas | undefined;
@@ -140,8 +131,11 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     this.#bus = options.bus;
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger ?? pino({ level: 'silent' });
-    this.#timer = setInterval(() => void this.#flushActivity(), options.flushIntervalMs ?? 1000);
-    this.#timer.unref();
+    this.#activity = new DeviceActivity({
+      store: this.#store,
+      logger: this.#logger,
+      flushIntervalMs: options.flushIntervalMs,
+    });
     this.#revocations = options.revocations ?? [];
     this.#issuerProfiles = options.issuerProfiles;
     this.#configQuotas = options.configQuotas;
@@ -157,7 +151,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       bus: this.#bus,
       logger: this.#logger,
       now: this.#now,
-      recordAccess: (device, gatewayId, at) => this.#record(device, { lastAccessedGateway: { id: gatewayId, time: at } }),
+      recordAccess: (device, gatewayId, at) => this.#activity.record(device, { lastAccessedGateway: { id: gatewayId, time: at } }),
     });
   }
 
@@ -193,7 +187,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   async getRegistry(name: RegistryName): Promise<Registry> {
-    const registry = await this.#store.getRegistry(registryName(name));
+    const registry = await this.#store.getRegistry(registryOf(name));
     if (!registry) throw notFound(`Registry ${formatRegistry(name)} not found.`);
     return registry;
   }
@@ -231,10 +225,10 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       patch.mqttEnabledState !== undefined ||
       patch.deviceAuthMethod !== undefined ||
       [...paths].some((p) => p.startsWith('rate_limits.'));
-    const before = needsBefore ? await this.#store.getRegistry(registryName(name)) : undefined;
+    const before = needsBefore ? await this.#store.getRegistry(registryOf(name)) : undefined;
     const limits = patchRateLimits(before?.rateLimits, input.rateLimits, paths);
     if (limits) patch.rateLimits = limits.rateLimits;
-    const updated = await this.#store.updateRegistry(registryName(name), patch);
+    const updated = await this.#store.updateRegistry(registryOf(name), patch);
     if (!updated) throw notFound(`Registry ${formatRegistry(name)} not found.`);
     if (before && patch.credentials !== undefined) this.#announceRemovedCas(before, updated);
     if (before) this.#announceAccessChange(before, updated);
@@ -242,7 +236,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   async uploadRegistryCrl(name: RegistryName, crl: string): Promise<CrlUploadResult> {
-    const result = await uploadRegistryCrl(this.#store, registryName(name), crl, this.#now());
+    const result = await uploadRegistryCrl(this.#store, registryOf(name), crl, this.#now());
     if (result.revokedKeys.length > 0) this.#bus.publishCertificatesRevoked({ keys: result.revokedKeys, reason: 'CRL uploaded' });
     this.#logger.info(
       { registry: formatRegistry(name), issuer: result.issuer, revoked: result.revokedCount },
@@ -252,7 +246,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   async deleteRegistry(name: RegistryName): Promise<void> {
-    switch (await this.#store.deleteRegistry(registryName(name))) {
+    switch (await this.#store.deleteRegistry(registryOf(name))) {
       case 'deleted':
         this.#logger.info({ registry: formatRegistry(name) }, 'registry deleted');
         return;
@@ -283,7 +277,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     );
     const configData =
       input.configData === undefined ? Buffer.alloc(0) : checkConfigData(input.configData, 'device.config.binaryData');
-    const reg = registryName(registry);
+    const reg = registryOf(registry);
     const name: DeviceName = { ...reg, device: id };
     const target = await this.#store.getRegistry(reg);
     if (!target) throw notFound(`Registry ${formatRegistry(reg)} not found.`);
@@ -322,7 +316,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
 
   async getDevice(name: DeviceName): Promise<Device> {
     const { device } = await this.#resolve(name);
-    return withActivity(device, this.#activity.pendingFor(keyOf(device)));
+    return this.#activity.withPending(device);
   }
 
   async listDevices(registry: RegistryName, request: ListDevicesRequest): Promise<Page<Device>> {
@@ -330,7 +324,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     const afterId = decodePageToken(request.pageToken);
     const ids = checkFilter(request.deviceIds, 'deviceIds', isResourceId);
     const numIds = checkFilter(request.deviceNumIds, 'deviceNumIds', isNumId);
-    const reg = registryName(registry);
+    const reg = registryOf(registry);
     if (!(await this.#store.getRegistry(reg))) throw notFound(`Registry ${formatRegistry(reg)} not found.`);
     const gatewayFilter = await this.#gateways.listQuery(reg, request.gatewayListOptions);
     const records = await this.#store.listDevices(reg, {
@@ -340,7 +334,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       ...(numIds ? { numIds } : {}),
       ...gatewayFilter,
     });
-    const devices = records.map(({ device }) => withActivity(device, this.#activity.pendingFor(keyOf(device))));
+    const devices = records.map(({ device }) => this.#activity.withPending(device));
     return toPage(devices, size, (d) => d.name.device);
   }
 
@@ -361,7 +355,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       );
     const current = await this.#resolve(name);
     if (patch.credentials !== undefined) {
-      const target = await this.#store.getRegistry(registryName(name));
+      const target = await this.#store.getRegistry(registryOf(name));
       if (!target) throw notFound(`Registry ${formatRegistry(name)} not found.`);
       checkCredentialsTrusted(target, patch.credentials, current.device.credentials, this.#now());
     }
@@ -372,7 +366,7 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
     // Metadata holds the device's type label and its policy variables: its policy may have changed.
     if (JSON.stringify(result.before.device.metadata) !== JSON.stringify(result.after.device.metadata))
       this.#bus.publishPoliciesChanged({ registry: formatRegistry(result.after.device.name), devices: [keyOf(result.after.device)] });
-    return withActivity(result.after.device, this.#activity.pendingFor(keyOf(result.after.device)));
+    return this.#activity.withPending(result.after.device);
   }
 
   async deleteDevice(name: DeviceName): Promise<void> {
@@ -540,52 +534,48 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   recordHeartbeat(device: DeviceKey, at: Date): void {
-    this.#record(device, { lastHeartbeatTime: at });
+    this.#activity.record(device, { lastHeartbeatTime: at });
   }
 
   recordEvent(device: DeviceKey, at: Date): void {
-    this.#record(device, { lastEventTime: at });
+    this.#activity.record(device, { lastEventTime: at });
   }
 
   recordConfigSent(device: DeviceKey, _version: number, at: Date): void {
-    this.#record(device, { lastConfigSendTime: at });
+    this.#activity.record(device, { lastConfigSendTime: at });
   }
 
   recordError(device: DeviceKey, status: Status, at: Date): void {
-    this.#record(device, { lastError: { time: at, status: { code: status.code, message: status.message } } });
+    this.#activity.record(device, { lastError: { time: at, status: { code: status.code, message: status.message } } });
   }
 
   async recordState(device: DeviceKey, binaryData: Buffer, at: Date): Promise<void> {
-    const name = nameOfKey(device);
+    const name = deviceNameOfKey(device);
     if (!name) return;
     const data = checkBytes(binaryData, LIMITS.stateBytes, 'binaryData');
     await this.#store.insertState(name, data, at, LIMITS.statesKept);
   }
 
   async latestConfig(device: DeviceKey): Promise<{ readonly version: number; readonly binaryData: Buffer }> {
-    const name = nameOfKey(device);
+    const name = deviceNameOfKey(device);
     const config = name && (await this.#store.latestConfig(name));
     if (!config) throw notFound(`Device ${device} not found.`);
     return { version: config.version, binaryData: config.binaryData };
   }
 
   async recordConfigAck(device: DeviceKey, version: number, at: Date): Promise<void> {
-    const name = nameOfKey(device);
+    const name = deviceNameOfKey(device);
     if (name) await this.#store.ackConfig(name, version, at);
   }
 
   /** Writes pending activity and stops the timer. Safe to call more than once. */
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      clearInterval(this.#timer);
-      await this.#flushActivity();
-    })();
-    return this.#closed;
+    return this.#activity.close();
   }
 
   /** Writes pending activity timestamps now (close() does this too). */
   flush(): Promise<void> {
-    return this.#flushActivity();
+    return this.#activity.flush();
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -609,26 +599,9 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
   }
 
   async #resolve(name: DeviceName): Promise<DeviceRecord> {
-    const record = await this.#store.findDevice(registryName(name), deviceRef(name.device));
+    const record = await this.#store.findDevice(registryOf(name), deviceRefOf(name.device));
     if (!record) throw notFound(`Device ${formatDevice(name)} not found.`);
     return record;
-  }
-
-  #record(key: DeviceKey, activity: Activity): void {
-    // The hot path (every event): the device already has pending activity, so no name to parse.
-    if (this.#activity.update(key, activity)) return;
-    const name = nameOfKey(key);
-    if (!name) return;
-    this.#activity.record(key, name, activity);
-    if (this.#activity.size >= ACTIVITY_FLUSH_THRESHOLD) void this.#flushActivity();
-  }
-
-  async #flushActivity(): Promise<void> {
-    try {
-      await this.#activity.flush((updates) => this.#store.recordActivity(updates));
-    } catch (e) {
-      this.#logger.error({ err: e }, 'writing device activity failed; will retry');
-    }
   }
 
   /** Blocking or new credentials must reach live connections: they re-check against this. */
@@ -643,16 +616,6 @@ export class DeviceManagerService implements DeviceManager, DeviceGateway {
       blocked: after.device.blocked,
       credentialFingerprints: after.credentials.filter((c) => isUsable(c, now)).map((c) => c.fingerprint),
     });
-  }
-}
-
-/** A bus key names a device by id; anything else cannot be one of ours. */
-function nameOfKey(key: DeviceKey): DeviceName | undefined {
-  try {
-    const name = parseDevice(key, 'device');
-    return isNumId(name.device) ? undefined : name;
-  } catch {
-    return undefined;
   }
 }
 

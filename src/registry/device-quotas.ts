@@ -14,10 +14,11 @@
  */
 import type { DeviceKey } from '../bus/bus.js';
 import type { RegistryName } from '../domain/names.js';
+import { RATE_LIMIT_FIELDS } from '../domain/rate-limits.js';
 import type { DeviceProtocol, RateLimits } from '../domain/resources.js';
 import { TokenBucket } from '../domain/token-bucket.js';
 
-export const DEFAULT_RATE_LIMITS: RateLimits = {
+export const DEFAULT_RATE_LIMITS: RateLimits = Object.freeze({
   stateUpdatesPerSecond: 1,
   configUpdatesPerSecond: 1,
   telemetryMessagesPerSecond: 100,
@@ -25,7 +26,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   connectionsPerSecond: 1,
   registryConnectionsPerMinute: 60_000,
   registryPublishesPerMinute: 60_000,
-};
+});
 
 /** Seconds' worth of each limit a bucket holds: the burst allowed after a quiet spell. */
 export const BURST_SECONDS: { readonly [K in keyof RateLimits]: number } = {
@@ -42,9 +43,19 @@ export const BURST_SECONDS: { readonly [K in keyof RateLimits]: number } = {
   registryPublishesPerMinute: 60,
 };
 
-/** The registry's limits with the defaults filled in. */
+/**
+ * The registry's limits with the defaults filled in. A registry that sets none shares
+ * DEFAULT_RATE_LIMITS itself, so that its devices' limits are one object (BucketTable compares them).
+ */
 export function resolveRateLimits(set: Partial<RateLimits> | undefined): RateLimits {
-  return { ...DEFAULT_RATE_LIMITS, ...stripUndefined(set ?? {}) };
+  const given = stripUndefined(set ?? {});
+  return Object.keys(given).length === 0 ? DEFAULT_RATE_LIMITS : { ...DEFAULT_RATE_LIMITS, ...given };
+}
+
+/** Whether two limit sets hold the same values (each device resolves its own object at authentication). */
+function sameLimits(a: RateLimits, b: RateLimits): boolean {
+  for (const field of RATE_LIMIT_FIELDS) if (a[field] !== b[field]) return false;
+  return true;
 }
 
 function stripUndefined(set: Partial<RateLimits>): Partial<RateLimits> {
@@ -234,7 +245,6 @@ export class DeviceRateLimiter implements ClockedQuotas, ConfigUpdateQuotas {
     );
   }
 
-
   admitConfigUpdate(device: RateLimitedDevice, now = this.#clock()): QuotaVerdict {
     this.#sweep(now);
     return chargeAll([this.#deviceCharge(device, 'configUpdatesPerSecond', 1, now)], now);
@@ -291,11 +301,14 @@ class BucketTable<L extends keyof RateLimits> {
       entry = { buckets: {}, limits };
       entries.set(key, entry);
     } else if (entry.limits !== limits) {
+      // A registry's devices each carry their own object: retune only when the values differ.
+      const changed = !sameLimits(entry.limits, limits);
       entry.limits = limits;
-      for (const l of Object.keys(entry.buckets) as L[]) {
-        const { capacity, perSecond } = bucketShape(l, limits);
-        entry.buckets[l]?.retune(capacity, perSecond, now);
-      }
+      if (changed)
+        for (const l of Object.keys(entry.buckets) as L[]) {
+          const { capacity, perSecond } = bucketShape(l, limits);
+          entry.buckets[l]?.retune(capacity, perSecond, now);
+        }
     }
     let bucket = entry.buckets[limit];
     if (bucket === undefined) {

@@ -8,9 +8,10 @@
 import type { Logger } from 'pino';
 import type { Bus, DeviceKey } from '../bus/bus.js';
 import { failedPrecondition, fieldError, KeywayError, notFound } from '../domain/errors.js';
-import { formatDevice, formatRegistry, isNumId, isResourceId, type DeviceName, type RegistryName } from '../domain/names.js';
+import { formatDevice, formatRegistry, isNumId, isResourceId, registryOf, type DeviceName, type RegistryName } from '../domain/names.js';
 import { LIMITS, type Device, type DeviceProtocol, type GatewayAuthMethod } from '../domain/resources.js';
-import type { DeviceCredentials, DeviceRef, ListDevicesQuery, Store } from '../store/store.js';
+import type { DeviceCredentials, ListDevicesQuery, Store } from '../store/store.js';
+import { deviceRefOf } from './device-refs.js';
 import type {
   AuthenticatedDevice,
   DeviceAuthResult,
@@ -34,9 +35,7 @@ export type GatewayListQuery = Pick<ListDevicesQuery, 'gatewayType' | 'boundToGa
 type Refusal = { readonly ok: false; readonly reason: string };
 const refuse = (reason: string): Refusal => ({ ok: false, reason });
 
-const refOf = (id: string): DeviceRef => (isNumId(id) ? { numId: id } : { id });
 const isDeviceRef = (id: unknown): id is string => typeof id === 'string' && (isResourceId(id) || isNumId(id));
-const registryOf = (n: RegistryName): RegistryName => ({ project: n.project, location: n.location, registry: n.registry });
 const keyOf = (d: DeviceCredentials | Device): DeviceKey => formatDevice(d.name);
 
 const needsAssociation = (m: GatewayAuthMethod): boolean => m === 'ASSOCIATION_ONLY' || m === 'ASSOCIATION_AND_DEVICE_AUTH_TOKEN';
@@ -185,7 +184,7 @@ export class GatewayBindings {
       return refuse('the gateway has no gateway auth method (GATEWAY_AUTH_METHOD_UNSPECIFIED): it may act for no device');
 
     if (!isDeviceRef(deviceId)) return refuse('malformed device id');
-    const device = await this.deps.store.findDeviceCredentials(registry, refOf(deviceId));
+    const device = await this.deps.store.findDeviceCredentials(registry, deviceRefOf(deviceId));
     if (!device) return refuse('unknown device');
     if (device.gatewayConfig.gatewayType === 'GATEWAY') return refuse('the device is a gateway; a gateway cannot act for a gateway');
     if (device.blocked) return refuse('device is blocked');
@@ -232,7 +231,7 @@ export class GatewayBindings {
   async #checkRelay(device: AuthenticatedDevice, gatewayId: string, now: Date): Promise<{ readonly ok: true } | Refusal> {
     if (device.gateway) return refuse('the device is a gateway; a gateway cannot relay through a gateway');
     if (!isDeviceRef(gatewayId)) return refuse('malformed gateway id');
-    const gateway = await this.deps.store.findDeviceCredentials(registryOf(device.name), refOf(gatewayId));
+    const gateway = await this.deps.store.findDeviceCredentials(registryOf(device.name), deviceRefOf(gatewayId));
     if (!gateway) return refuse('unknown gateway');
     if (gateway.gatewayConfig.gatewayType !== 'GATEWAY') return refuse(`device '${gateway.name.device}' is not a gateway`);
     if (gateway.blocked) return refuse('the gateway is blocked');
@@ -263,7 +262,7 @@ export class GatewayBindings {
 
   async #find(registry: RegistryName, field: string, id: unknown, what: 'Gateway' | 'Device'): Promise<DeviceCredentials> {
     if (!isDeviceRef(id)) throw fieldError(field, `'${String(id).slice(0, 64)}' is not a device id or numeric id`);
-    const found = await this.deps.store.findDeviceCredentials(registry, refOf(id));
+    const found = await this.deps.store.findDeviceCredentials(registry, deviceRefOf(id));
     if (!found) throw notFound(`${what} ${formatDevice({ ...registry, device: id })} not found.`);
     return found;
   }

@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { resolveRateLimits } from './device-quotas.js';
-import { formatDevice, isNumId, parseDevice } from '../domain/names.js';
+import { formatDevice, parseDevice } from '../domain/names.js';
+import { deviceRefOf } from './device-refs.js';
 import { isKeywayError } from '../domain/errors.js';
 import { CredentialKeyCache } from '../identity/credential-key-cache.js';
 import type { CredentialKey } from '../identity/public-key.js';
@@ -45,7 +46,7 @@ export async function authenticateDeviceJwt(
   if (!registry) return refuse('unknown registry');
   const methodRefused = authMethodRefusal(registry.deviceAuthMethod, 'jwt');
   if (methodRefused) return refuse(methodRefused);
-  const device = await store.findDeviceCredentials(name, isNumId(name.device) ? { numId: name.device } : { id: name.device });
+  const device = await store.findDeviceCredentials(name, deviceRefOf(name.device));
   if (!device) return refuse('unknown device');
 
   const keys: CredentialKey[] = [];

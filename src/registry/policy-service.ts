@@ -10,7 +10,7 @@
 import { pino, type Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { alreadyExists, failedPrecondition, fieldError, KeywayError, notFound, type FieldViolation } from '../domain/errors.js';
-import { checkResourceId, formatDevice, formatRegistry, isNumId, type DeviceName, type RegistryName } from '../domain/names.js';
+import { checkResourceId, formatDevice, formatRegistry, registryOf, type DeviceName, type RegistryName } from '../domain/names.js';
 import type { Page, PageRequest } from '../domain/resources.js';
 import { certificateFields, parseCertificatePem } from '../identity/x509-certificate.js';
 import {
@@ -35,6 +35,7 @@ import {
 } from '../policy/index.js';
 import type { DevicePolicies, PolicyTarget, PolicyTargetKind, StoredPolicy, StoredPolicyAttachment } from '../store/policy-store.js';
 import type { Store } from '../store/store.js';
+import { deviceRefOf } from './device-refs.js';
 import { decodePageToken, pageSizeOf, toPage } from './paging.js';
 
 /** As AWS IoT: at most five versions of a policy are kept; a sixth is refused until one is deleted. */
@@ -121,7 +122,6 @@ export interface PolicyServiceOptions {
   readonly logger?: Logger;
 }
 
-const registryName = (n: RegistryName): RegistryName => ({ project: n.project, location: n.location, registry: n.registry });
 
 function lintViolations(findings: readonly PolicyLintFinding[], field: string): FieldViolation[] {
   return findings
@@ -194,7 +194,7 @@ export class PolicyService {
   }
 
   async #registry(registry: RegistryName): Promise<RegistryName> {
-    const r = registryName(registry);
+    const r = registryOf(registry);
     if (!(await this.#store.getRegistry(r))) throw notFound(`Registry ${formatRegistry(r)} not found.`);
     return r;
   }
@@ -213,7 +213,7 @@ export class PolicyService {
   ): Promise<{ readonly policy: Policy; readonly lintFindings: readonly PolicyLintFinding[] }> {
     checkResourceId('policyId', id);
     const { text, findings } = this.#checkForWrite(document, options);
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const result = await this.#store.policies.insertPolicy(r, id, text, this.#now());
     if (result === 'registry-not-found') throw notFound(`Registry ${formatRegistry(r)} not found.`);
     if (result === 'exists') throw alreadyExists(`Policy ${formatRegistry(r)}/policies/${id} already exists.`);
@@ -222,7 +222,7 @@ export class PolicyService {
   }
 
   async getPolicy(registry: RegistryName, id: string): Promise<Policy> {
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const p = await this.#store.policies.getPolicy(r, id);
     if (!p) {
       await this.#registry(r);
@@ -241,7 +241,7 @@ export class PolicyService {
 
   /** Refused while the policy is attached anywhere (as AWS DeletePolicy); nothing a device may do changes. */
   async deletePolicy(registry: RegistryName, id: string): Promise<void> {
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const result = await this.#store.policies.deletePolicy(r, id);
     if (result === 'not-found') {
       await this.#registry(r);
@@ -259,7 +259,7 @@ export class PolicyService {
     options: WriteOptions & { readonly setAsDefault?: boolean } = {},
   ): Promise<{ readonly version: PolicyVersion; readonly lintFindings: readonly PolicyLintFinding[] }> {
     const { text, findings } = this.#checkForWrite(document, options);
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const setAsDefault = options.setAsDefault === true;
     const result = await this.#store.policies.insertPolicyVersion(r, id, text, { at: this.#now(), setAsDefault, maxVersions: MAX_POLICY_VERSIONS });
     if (result.status === 'not-found') {
@@ -278,7 +278,7 @@ export class PolicyService {
   }
 
   async listPolicyVersions(registry: RegistryName, id: string): Promise<PolicyVersion[]> {
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const policy = await this.getPolicy(r, id);
     const versions = (await this.#store.policies.listPolicyVersions(r, id)) ?? [];
     return versions.map((v) => ({
@@ -291,7 +291,7 @@ export class PolicyService {
 
   async setDefaultPolicyVersion(registry: RegistryName, id: string, version: number): Promise<Policy> {
     checkVersion(version);
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const result = await this.#store.policies.setDefaultPolicyVersion(r, id, version, this.#now());
     if (result.status === 'not-found') {
       await this.#registry(r);
@@ -305,7 +305,7 @@ export class PolicyService {
   /** Only a version that is not the default: no device is affected. */
   async deletePolicyVersion(registry: RegistryName, id: string, version: number): Promise<void> {
     checkVersion(version);
-    const r = registryName(registry);
+    const r = registryOf(registry);
     const result = await this.#store.policies.deletePolicyVersion(r, id, version);
     if (result === 'not-found') {
       await this.#registry(r);
@@ -328,7 +328,7 @@ export class PolicyService {
     if ('deviceType' in input) return { target: { kind: 'device-type', deviceType: checkDeviceType(input.deviceType) } };
     const device = input.deviceId;
     if (typeof device !== 'string' || device === '') throw fieldError('target.deviceId', 'must be a device id or numeric id');
-    const found = await this.#store.findDeviceCredentials(r, isNumId(device) ? { numId: device } : { id: device });
+    const found = await this.#store.findDeviceCredentials(r, deviceRefOf(device));
     if (!found) throw notFound(`Device ${formatRegistry(r)}/devices/${device} not found.`);
     return { target: { kind: 'device', numId: found.numId }, device: found.name };
   }
@@ -357,7 +357,7 @@ export class PolicyService {
   }
 
   async listPolicyAttachments(registry: RegistryName, id: string): Promise<PolicyAttachment[]> {
-    const r = registryName(registry);
+    const r = registryOf(registry);
     await this.getPolicy(r, id);
     return (await this.#store.policies.listPolicyAttachments(r, id)).map(toAttachment);
   }
@@ -365,8 +365,8 @@ export class PolicyService {
   // ---- what a device gets --------------------------------------------------------------------
 
   async #devicePolicies(device: DeviceName): Promise<DevicePolicies> {
-    const r = registryName(device);
-    const found = await this.#store.findDeviceCredentials(r, isNumId(device.device) ? { numId: device.device } : { id: device.device });
+    const r = registryOf(device);
+    const found = await this.#store.findDeviceCredentials(r, deviceRefOf(device.device));
     const policies = found && (await this.#store.policies.devicePolicies(found.numId));
     if (!policies) {
       await this.#registry(r);
@@ -443,7 +443,7 @@ export class PolicyService {
     const known = this.#attached.get(key);
     if (known !== undefined) return known;
     const generation = this.#generation;
-    const has = await this.#store.policies.hasPolicyAttachments(registryName(name));
+    const has = await this.#store.policies.hasPolicyAttachments(registryOf(name));
     // A change announced while the store was read may already be stale in this answer.
     if (generation === this.#generation) {
       if (this.#attached.size >= ATTACHED_CACHE_SIZE) this.#attached.clear();

@@ -7,6 +7,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { DeviceName, RegistryName } from '../domain/names.js';
 import type { DialectTraits } from './dialect.js';
+import { registryColumns } from './registry-scope.js';
 import { numIdParam, toDate, toNumId } from './rows.js';
 import type { Database } from './schema.js';
 
@@ -43,8 +44,6 @@ export type BindResult =
 /** Which side a listing or count is about: the devices of a gateway, or the gateways of a device. */
 export type BindingSide = { readonly gatewayNumId: string } | { readonly deviceNumId: string };
 
-const inRegistry = (r: RegistryName) => ({ project: r.project, location: r.location, registry_id: r.registry });
-
 async function count(db: Db, column: 'gateway_num_id' | 'device_num_id', numId: number): Promise<number> {
   const row = await db
     .selectFrom('gateway_bindings')
@@ -67,16 +66,14 @@ export async function bindDeviceToGateway(
   const device = numIdParam(deviceNumId);
   if (gateway === undefined) return 'gateway-not-found';
   if (device === undefined) return 'device-not-found';
-  const where = inRegistry(registry);
+  const where = registryColumns(registry);
   const typeOf = async (trx: Db, numId: number): Promise<string | undefined> =>
     (
       await trx
         .selectFrom('devices')
         .select('gateway_type')
         .where('num_id', '=', numId)
-        .where('project', '=', where.project)
-        .where('location', '=', where.location)
-        .where('registry_id', '=', where.registry_id)
+        .where((eb) => eb.and(where))
         .executeTakeFirst()
     )?.gateway_type;
   try {
@@ -114,14 +111,11 @@ export async function unbindDeviceFromGateway(
   const gateway = numIdParam(gatewayNumId);
   const device = numIdParam(deviceNumId);
   if (gateway === undefined || device === undefined) return false;
-  const where = inRegistry(registry);
   const result = await db
     .deleteFrom('gateway_bindings')
     .where('gateway_num_id', '=', gateway)
     .where('device_num_id', '=', device)
-    .where('project', '=', where.project)
-    .where('location', '=', where.location)
-    .where('registry_id', '=', where.registry_id)
+    .where((eb) => eb.and(registryColumns(registry)))
     .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }

@@ -1,6 +1,6 @@
 /** The PolicyStore on Kysely, for every dialect. */
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { registryExists } from './registry-scope.js';
+import { registryColumns, registryExists } from './registry-scope.js';
 import type { RegistryName } from '../domain/names.js';
 import type { DialectTraits } from './dialect.js';
 import type { PoliciesTable } from './policy-schema.js';
@@ -21,7 +21,7 @@ import {
   type StoredPolicyAttachment,
   type StoredPolicyVersion,
 } from './policy-store.js';
-import { numIdParam, toDate, toNumId } from './rows.js';
+import { decodeMetadata, numIdParam, toDate, toNumId } from './rows.js';
 import type { Database } from './schema.js';
 import type { ListQuery } from './store.js';
 
@@ -38,13 +38,9 @@ function targetOf(kind: string, target: string): PolicyTarget {
 
 const rank = (kind: string): number => POLICY_TARGET_ORDER.indexOf(kind as PolicyTargetKind);
 
-function decodeMetadata(json: string): Record<string, string> {
-  const parsed: unknown = JSON.parse(json);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('store: metadata is not an object');
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') out[k] = v;
-  return out;
-}
+/** The key of a row of `policies`, and the columns that tie versions and attachments to it. */
+const policyKey = (r: RegistryName, id: string) => ({ ...registryColumns(r), id });
+const ofPolicy = (r: RegistryName, id: string) => ({ ...registryColumns(r), policy_id: id });
 
 type PolicyRow = Selectable<PoliciesTable> & { document: string };
 
@@ -96,11 +92,11 @@ export class KyselyPolicyStore implements PolicyStore {
         const t = at.getTime();
         await trx
           .insertInto('policies')
-          .values({ project: r.project, location: r.location, registry_id: r.registry, id, default_version: 1, latest_version: 1, created_at: t, updated_at: t })
+          .values({ ...policyKey(r, id), default_version: 1, latest_version: 1, created_at: t, updated_at: t })
           .execute();
         await trx
           .insertInto('policy_versions')
-          .values({ project: r.project, location: r.location, registry_id: r.registry, policy_id: id, version: 1, document, created_at: t })
+          .values({ ...ofPolicy(r, id), version: 1, document, created_at: t })
           .execute();
         return 'created';
       });
@@ -128,31 +124,18 @@ export class KyselyPolicyStore implements PolicyStore {
       if (attached) return 'attached';
       const result = await trx
         .deleteFrom('policies')
-        .where('project', '=', r.project)
-        .where('location', '=', r.location)
-        .where('registry_id', '=', r.registry)
-        .where('id', '=', id)
+        .where((eb) => eb.and(policyKey(r, id)))
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0 ? 'deleted' : 'not-found';
     });
   }
 
   #versions(db: Db, r: RegistryName, id: string) {
-    return db
-      .selectFrom('policy_versions')
-      .where('project', '=', r.project)
-      .where('location', '=', r.location)
-      .where('registry_id', '=', r.registry)
-      .where('policy_id', '=', id);
+    return db.selectFrom('policy_versions').where((eb) => eb.and(ofPolicy(r, id)));
   }
 
   #updatePolicy(db: Db, r: RegistryName, id: string) {
-    return db
-      .updateTable('policies')
-      .where('project', '=', r.project)
-      .where('location', '=', r.location)
-      .where('registry_id', '=', r.registry)
-      .where('id', '=', id);
+    return db.updateTable('policies').where((eb) => eb.and(policyKey(r, id)));
   }
 
   insertPolicyVersion(
@@ -165,10 +148,7 @@ export class KyselyPolicyStore implements PolicyStore {
       const policy = await trx
         .selectFrom('policies')
         .select(['default_version', 'latest_version'])
-        .where('project', '=', r.project)
-        .where('location', '=', r.location)
-        .where('registry_id', '=', r.registry)
-        .where('id', '=', id)
+        .where((eb) => eb.and(policyKey(r, id)))
         .executeTakeFirst();
       if (!policy) return { status: 'not-found' };
       const count = await this.#versions(trx, r, id).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
@@ -177,7 +157,7 @@ export class KyselyPolicyStore implements PolicyStore {
       const t = options.at.getTime();
       await trx
         .insertInto('policy_versions')
-        .values({ project: r.project, location: r.location, registry_id: r.registry, policy_id: id, version, document, created_at: t })
+        .values({ ...ofPolicy(r, id), version, document, created_at: t })
         .execute();
       await this.#updatePolicy(trx, r, id)
         .set({ latest_version: version, updated_at: t, ...(options.setAsDefault ? { default_version: version } : {}) })
@@ -216,11 +196,7 @@ export class KyselyPolicyStore implements PolicyStore {
       if (policy.defaultVersion === version) return 'is-default';
       const result = await trx
         .deleteFrom('policy_versions')
-        .where('project', '=', r.project)
-        .where('location', '=', r.location)
-        .where('registry_id', '=', r.registry)
-        .where('policy_id', '=', id)
-        .where('version', '=', version)
+        .where((eb) => eb.and({ ...ofPolicy(r, id), version }))
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0 ? 'deleted' : 'version-not-found';
     });
@@ -240,9 +216,7 @@ export class KyselyPolicyStore implements PolicyStore {
                   .selectFrom('devices')
                   .select('num_id')
                   .where('num_id', '=', n)
-                  .where('project', '=', r.project)
-                  .where('location', '=', r.location)
-                  .where('registry_id', '=', r.registry)
+                  .where((eb) => eb.and(registryColumns(r)))
                   .executeTakeFirst();
           if (!device || n === undefined) return 'device-not-found';
           deviceNumId = n;
@@ -250,10 +224,7 @@ export class KyselyPolicyStore implements PolicyStore {
         await trx
           .insertInto('policy_attachments')
           .values({
-            project: r.project,
-            location: r.location,
-            registry_id: r.registry,
-            policy_id: id,
+            ...ofPolicy(r, id),
             target_kind: target.kind,
             target: targetColumn(target),
             device_num_id: deviceNumId,
@@ -273,12 +244,7 @@ export class KyselyPolicyStore implements PolicyStore {
   async detachPolicy(r: RegistryName, id: string, target: PolicyTarget): Promise<'detached' | 'not-found'> {
     const result = await this.db
       .deleteFrom('policy_attachments')
-      .where('project', '=', r.project)
-      .where('location', '=', r.location)
-      .where('registry_id', '=', r.registry)
-      .where('policy_id', '=', id)
-      .where('target_kind', '=', target.kind)
-      .where('target', '=', targetColumn(target))
+      .where((eb) => eb.and({ ...ofPolicy(r, id), target_kind: target.kind, target: targetColumn(target) }))
       .executeTakeFirst();
     return Number(result.numDeletedRows) > 0 ? 'detached' : 'not-found';
   }
@@ -311,9 +277,7 @@ export class KyselyPolicyStore implements PolicyStore {
     const row = await this.db
       .selectFrom('policy_attachments')
       .select('policy_id')
-      .where('project', '=', r.project)
-      .where('location', '=', r.location)
-      .where('registry_id', '=', r.registry)
+      .where((eb) => eb.and(registryColumns(r)))
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;

@@ -55,6 +55,9 @@ function toPublicKey(r: Selectable<ServiceAccountPublicKeysTable>): ServicePubli
   };
 }
 
+/** The two kinds of key an account holds: API keys and service public keys. */
+type KeyTable = 'service_account_keys' | 'service_account_public_keys';
+
 export class KyselyServiceAccountStore implements ServiceAccountStore {
   constructor(
     private readonly db: Kysely<Database>,
@@ -133,26 +136,34 @@ export class KyselyServiceAccountStore implements ServiceAccountStore {
     }
   }
 
-  async listKeys(project: string, accountId: string): Promise<ApiKeyRecord[]> {
-    const rows = await this.db
-      .selectFrom('service_account_keys')
+  /** An account's keys of one kind, oldest first (Kysely types a union of tables loosely: T names the row). */
+  #keysOf<T extends KeyTable>(table: T, project: string, accountId: string) {
+    return this.db
+      .selectFrom(table as KeyTable)
       .selectAll()
       .where('project', '=', project)
       .where('account_id', '=', accountId)
       .orderBy('created_at')
       .orderBy('key_id')
-      .execute();
-    return rows.map(toKey);
+      .execute() as Promise<Array<Selectable<Database[T]>>>;
   }
 
-  async deleteKey(project: string, accountId: string, keyId: string): Promise<boolean> {
+  async #deleteKeyOf(table: KeyTable, project: string, accountId: string, keyId: string): Promise<boolean> {
     const r = await this.db
-      .deleteFrom('service_account_keys')
+      .deleteFrom(table)
       .where('project', '=', project)
       .where('account_id', '=', accountId)
       .where('key_id', '=', keyId)
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async listKeys(project: string, accountId: string): Promise<ApiKeyRecord[]> {
+    return (await this.#keysOf('service_account_keys', project, accountId)).map(toKey);
+  }
+
+  deleteKey(project: string, accountId: string, keyId: string): Promise<boolean> {
+    return this.#deleteKeyOf('service_account_keys', project, accountId, keyId);
   }
 
   async findKey(keyId: string): Promise<{ key: ApiKeyRecord; account: ServiceAccountRecord } | undefined> {
@@ -201,24 +212,10 @@ export class KyselyServiceAccountStore implements ServiceAccountStore {
   }
 
   async listPublicKeys(project: string, accountId: string): Promise<ServicePublicKeyRecord[]> {
-    const rows = await this.db
-      .selectFrom('service_account_public_keys')
-      .selectAll()
-      .where('project', '=', project)
-      .where('account_id', '=', accountId)
-      .orderBy('created_at')
-      .orderBy('key_id')
-      .execute();
-    return rows.map(toPublicKey);
+    return (await this.#keysOf('service_account_public_keys', project, accountId)).map(toPublicKey);
   }
 
-  async deletePublicKey(project: string, accountId: string, keyId: string): Promise<boolean> {
-    const r = await this.db
-      .deleteFrom('service_account_public_keys')
-      .where('project', '=', project)
-      .where('account_id', '=', accountId)
-      .where('key_id', '=', keyId)
-      .executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+  deletePublicKey(project: string, accountId: string, keyId: string): Promise<boolean> {
+    return this.#deleteKeyOf('service_account_public_keys', project, accountId, keyId);
   }
 }

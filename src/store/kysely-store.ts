@@ -15,7 +15,8 @@ import { KyselyServiceAccountStore } from './kysely-service-account-store.js';
 import * as deviceCertificates from './device-certificates-store.js';
 import * as registryCrls from './registry-crls-store.js';
 import * as gatewayBindings from './gateway-bindings-store.js';
-import { registryExists } from './registry-scope.js';
+import * as devices from './device-records.js';
+import { registryColumns, registryExists, registryKey } from './registry-scope.js';
 import type { CertificateKey } from '../domain/certificate-keys.js';
 import {
   encodeNotificationConfigs,
@@ -24,12 +25,10 @@ import {
   numIdParam,
   toConfig,
   toCredential,
-  toDeviceRecord,
   toGatewayConfig,
   toNumId,
   toRegistry,
   toState,
-  type DeviceRow,
 } from './rows.js';
 import type {
   ActivityUpdate,
@@ -106,9 +105,7 @@ export class KyselyStore implements Store {
     const row = await this.db
       .selectFrom('registries')
       .selectAll()
-      .where('project', '=', name.project)
-      .where('location', '=', name.location)
-      .where('id', '=', name.registry)
+      .where((eb) => eb.and(registryKey(name)))
       .executeTakeFirst();
     return row && toRegistry(row);
   }
@@ -141,17 +138,13 @@ export class KyselyStore implements Store {
         await trx
           .updateTable('registries')
           .set(values)
-          .where('project', '=', name.project)
-          .where('location', '=', name.location)
-          .where('id', '=', name.registry)
+          .where((eb) => eb.and(registryKey(name)))
           .execute();
       }
       const row = await trx
         .selectFrom('registries')
         .selectAll()
-        .where('project', '=', name.project)
-        .where('location', '=', name.location)
-        .where('id', '=', name.registry)
+        .where((eb) => eb.and(registryKey(name)))
         .executeTakeFirst();
       return row && toRegistry(row);
     });
@@ -163,18 +156,14 @@ export class KyselyStore implements Store {
         const device = await trx
           .selectFrom('devices')
           .select('num_id')
-          .where('project', '=', name.project)
-          .where('location', '=', name.location)
-          .where('registry_id', '=', name.registry)
+          .where((eb) => eb.and(registryColumns(name)))
           .limit(1)
           .executeTakeFirst();
         if (device) return 'not-empty';
         await registryCrls.deleteRegistryCrlsIn(trx, name);
         const result = await trx
           .deleteFrom('registries')
-          .where('project', '=', name.project)
-          .where('location', '=', name.location)
-          .where('id', '=', name.registry)
+          .where((eb) => eb.and(registryKey(name)))
           .executeTakeFirst();
         return result.numDeletedRows > 0n ? 'deleted' : 'not-found';
       });
@@ -204,7 +193,7 @@ export class KyselyStore implements Store {
     try {
       return await this.db.transaction().execute(async (trx): Promise<InsertDeviceResult> => {
         if (!(await registryExists(trx, name))) return 'registry-not-found';
-        if (await this.#deviceRow(trx, name, { id: name.device })) return 'id-taken';
+        if (await devices.deviceRow(trx, name, { id: name.device })) return 'id-taken';
         const sameNumId = await trx.selectFrom('devices').select('num_id').where('num_id', '=', numId).executeTakeFirst();
         if (sameNumId) return 'num-id-taken';
         const at = device.createdAt.getTime();
@@ -256,7 +245,7 @@ export class KyselyStore implements Store {
       if (e instanceof CertificateTaken) return 'certificate-taken';
       // Lost a race with a concurrent insert (databases that let two writers in): say which key.
       if (this.traits.isUniqueViolation(e)) {
-        if (await this.#deviceRow(this.db, name, { id: name.device })) return 'id-taken';
+        if (await devices.deviceRow(this.db, name, { id: name.device })) return 'id-taken';
         for (const c of device.certificates ?? [])
           if (await deviceCertificates.getDeviceCertificate(this.db, c.fingerprint)) return 'certificate-taken';
         return 'num-id-taken';
@@ -267,14 +256,14 @@ export class KyselyStore implements Store {
   }
 
   async findDevice(registry: RegistryName, ref: DeviceRef): Promise<DeviceRecord | undefined> {
-    const row = await this.#deviceRow(this.db, registry, ref);
+    const row = await devices.deviceRow(this.db, registry, ref);
     if (!row) return undefined;
-    const [record] = await this.#records(this.db, [row]);
+    const [record] = await devices.recordsOf(this.db, [row]);
     return record;
   }
 
   async findDeviceCredentials(registry: RegistryName, ref: DeviceRef): Promise<DeviceCredentials | undefined> {
-    const row = await this.#deviceRow(this.db, registry, ref);
+    const row = await devices.deviceRow(this.db, registry, ref);
     if (!row) return undefined;
     const credentials = await this.db
       .selectFrom('device_credentials')
@@ -291,40 +280,8 @@ export class KyselyStore implements Store {
     };
   }
 
-  async listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]> {
-    let q = this.db
-      .selectFrom('devices')
-      .selectAll()
-      .where('project', '=', registry.project)
-      .where('location', '=', registry.location)
-      .where('registry_id', '=', registry.registry);
-    if (query.afterId !== undefined) q = q.where('id', '>', query.afterId);
-    if (query.ids !== undefined) {
-      if (query.ids.length === 0) return [];
-      q = q.where('id', 'in', query.ids);
-    }
-    if (query.numIds !== undefined) {
-      const numIds = query.numIds.map(numIdParam).filter((n): n is number => n !== undefined);
-      if (numIds.length === 0) return [];
-      q = q.where('num_id', 'in', numIds);
-    }
-    if (query.gatewayType !== undefined) q = q.where('gateway_type', query.gatewayType === 'GATEWAY' ? '=' : '!=', 'GATEWAY');
-    if (query.boundToGateway !== undefined) {
-      const gateway = numIdParam(query.boundToGateway);
-      if (gateway === undefined) return [];
-      q = q.where('num_id', 'in', (eb) =>
-        eb.selectFrom('gateway_bindings').select('device_num_id').where('gateway_num_id', '=', gateway),
-      );
-    }
-    if (query.gatewaysOfDevice !== undefined) {
-      const device = numIdParam(query.gatewaysOfDevice);
-      if (device === undefined) return [];
-      q = q.where('num_id', 'in', (eb) =>
-        eb.selectFrom('gateway_bindings').select('gateway_num_id').where('device_num_id', '=', device),
-      );
-    }
-    const rows = await q.orderBy('id').limit(query.limit).execute();
-    return this.#records(this.db, rows);
+  listDevices(registry: RegistryName, query: ListDevicesQuery): Promise<DeviceRecord[]> {
+    return devices.listDevices(this.db, registry, query);
   }
 
   async updateDevice(
@@ -339,14 +296,14 @@ export class KyselyStore implements Store {
     if (patch.logLevel !== undefined) values.log_level = patch.logLevel;
     if (patch.gatewayAuthMethod !== undefined) values.gateway_auth_method = patch.gatewayAuthMethod;
     return this.db.transaction().execute(async (trx) => {
-      const before = await this.#recordByNumId(trx, key);
+      const before = await devices.recordByNumId(trx, key);
       if (!before) return undefined;
       if (Object.keys(values).length > 0) await trx.updateTable('devices').set(values).where('num_id', '=', key).execute();
       if (patch.credentials !== undefined) {
         await trx.deleteFrom('device_credentials').where('device_num_id', '=', key).execute();
         await this.#insertCredentials(trx, key, patch.credentials);
       }
-      const after = await this.#recordByNumId(trx, key);
+      const after = await devices.recordByNumId(trx, key);
       if (!after) throw new Error('store: device vanished inside its own transaction');
       return { before, after };
     });
@@ -366,7 +323,7 @@ export class KyselyStore implements Store {
 
   #deleteDevice(key: number): Promise<DeviceRecord | 'has-bound-devices' | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const record = await this.#recordByNumId(trx, key);
+      const record = await devices.recordByNumId(trx, key);
       if (!record) return undefined;
       if ((await gatewayBindings.countGatewayBindings(trx, { gatewayNumId: record.device.numId })) > 0) return 'has-bound-devices';
       // Explicit rather than relying on ON DELETE CASCADE being enabled on the connection.
@@ -444,7 +401,7 @@ export class KyselyStore implements Store {
 
   async ackConfig(device: DeviceName, version: number, at: Date): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await this.#deviceRow(trx, device, { id: device.device });
+      const row = await devices.deviceRow(trx, device, { id: device.device });
       if (!row) return false;
       const key = Number(row.num_id);
       await trx
@@ -464,7 +421,7 @@ export class KyselyStore implements Store {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
-          const row = await this.#deviceRow(trx, device, { id: device.device });
+          const row = await devices.deviceRow(trx, device, { id: device.device });
           if (!row) return false;
           const key = Number(row.num_id);
           const last = await trx
@@ -518,10 +475,7 @@ export class KyselyStore implements Store {
         await trx
           .updateTable('devices')
           .set(values)
-          .where('project', '=', u.device.project)
-          .where('location', '=', u.device.location)
-          .where('registry_id', '=', u.device.registry)
-          .where('id', '=', u.device.device)
+          .where((eb) => eb.and({ ...registryColumns(u.device), id: u.device.device }))
           .execute();
       }
     });
@@ -592,30 +546,6 @@ export class KyselyStore implements Store {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  async #deviceRow(db: Db, registry: RegistryName, ref: DeviceRef): Promise<DeviceRow | undefined> {
-    let q = db
-      .selectFrom('devices')
-      .selectAll()
-      .where('project', '=', registry.project)
-      .where('location', '=', registry.location)
-      .where('registry_id', '=', registry.registry);
-    if ('id' in ref) {
-      q = q.where('id', '=', ref.id);
-    } else {
-      const numId = numIdParam(ref.numId);
-      if (numId === undefined) return undefined;
-      q = q.where('num_id', '=', numId);
-    }
-    return q.executeTakeFirst();
-  }
-
-  async #recordByNumId(db: Db, numId: number): Promise<DeviceRecord | undefined> {
-    const row = await db.selectFrom('devices').selectAll().where('num_id', '=', numId).executeTakeFirst();
-    if (!row) return undefined;
-    const [record] = await this.#records(db, [row]);
-    return record;
-  }
-
   async #latestVersion(db: Db, numId: number): Promise<number> {
     const row = await db
       .selectFrom('device_configs')
@@ -640,55 +570,5 @@ export class KyselyStore implements Store {
         })),
       )
       .execute();
-  }
-
-  /** Devices with their credentials, latest config and latest state: three queries for any number of rows. */
-  async #records(db: Db, rows: readonly DeviceRow[]): Promise<DeviceRecord[]> {
-    if (rows.length === 0) return [];
-    const numIds = rows.map((r) => Number(r.num_id));
-    const [credentials, configs, states] = await Promise.all([
-      db
-        .selectFrom('device_credentials')
-        .selectAll()
-        .where('device_num_id', 'in', numIds)
-        .orderBy('device_num_id')
-        .orderBy('position')
-        .execute(),
-      db
-        .selectFrom('device_configs as c')
-        .selectAll('c')
-        .where('c.device_num_id', 'in', numIds)
-        .where('c.version', '=', (eb) =>
-          eb
-            .selectFrom('device_configs as c2')
-            .select((eb2) => eb2.fn.max('c2.version').as('v'))
-            .whereRef('c2.device_num_id', '=', 'c.device_num_id'),
-        )
-        .execute(),
-      db
-        .selectFrom('device_states as s')
-        .selectAll('s')
-        .where('s.device_num_id', 'in', numIds)
-        .where('s.seq', '=', (eb) =>
-          eb
-            .selectFrom('device_states as s2')
-            .select((eb2) => eb2.fn.max('s2.seq').as('q'))
-            .whereRef('s2.device_num_id', '=', 's.device_num_id'),
-        )
-        .execute(),
-    ]);
-    const credentialsOf = new Map<string, StoredCredential[]>();
-    for (const c of credentials) {
-      const k = toNumId(c.device_num_id);
-      const list = credentialsOf.get(k) ?? [];
-      list.push(toCredential(c));
-      credentialsOf.set(k, list);
-    }
-    const configOf = new Map(configs.map((c) => [toNumId(c.device_num_id), toConfig(c)]));
-    const stateOf = new Map(states.map((s) => [toNumId(s.device_num_id), toState(s)]));
-    return rows.map((row) => {
-      const k = toNumId(row.num_id);
-      return toDeviceRecord(row, credentialsOf.get(k) ?? [], configOf.get(k), stateOf.get(k));
-    });
   }
 }

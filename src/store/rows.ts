@@ -207,7 +207,7 @@ export function toState(row: StateRow): DeviceState {
   return { updateTime: toDate(row.update_time), binaryData: toBuffer(row.binary_data) };
 }
 
-function decodeMetadata(json: string): Record<string, string> {
+export function decodeMetadata(json: string): Record<string, string> {
   const parsed: unknown = JSON.parse(json);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new Error('store: metadata is not an object');
